@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The engine's kernels are written on SIMD8<Float> with addProduct; the compiler emits
+// vfmadd231ps ymm only when told the CPU has AVX2 + FMA (DESIGN.md, "Scale"). Without it
+// every FMA becomes a scalar libm call. The manifest is compiled for the building host, so
+// this tests the host's architecture: other CPUs build the portable SIMD path.
+// TRANSLOCATOR_PORTABLE=1 builds an x86-64 binary without AVX2 (for older x86 CPUs).
+var engineFlags: [SwiftSetting] = []
+#if arch(x86_64)
+if Context.environment["TRANSLOCATOR_PORTABLE"] == nil {
+    engineFlags.append(.unsafeFlags(["-target-cpu", "haswell"]))
+}
+#endif
+
+let package = Package(
+    name: "translocator",
+    products: [
+        .executable(name: "translocator", targets: ["CLI"]),
+        .library(name: "TransLocatorKit", targets: ["TensorEngine", "ImageCodec", "GeoCells", "TransLocator", "Training"]),
+    ],
+    targets: [
+        // Layers, imports pointing down (DESIGN.md "Layout").
+        .target(name: "TensorEngine", swiftSettings: engineFlags),
+        .target(name: "ImageCodec", swiftSettings: engineFlags),
+        // GeoCells takes no FMA flag: S2 math must match Google's S2 bit for bit, and
+        // -target-cpu would let the optimizer contract a*b+c into one rounding.
+        .target(name: "GeoCells"),
+        .target(name: "TransLocator", dependencies: ["TensorEngine", "ImageCodec", "GeoCells"], swiftSettings: engineFlags),
+        .target(name: "Training", dependencies: ["TensorEngine", "ImageCodec", "GeoCells", "TransLocator"], swiftSettings: engineFlags),
+        .executableTarget(name: "CLI", dependencies: ["Training"], swiftSettings: engineFlags),
+
+        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
+        .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
+        .testTarget(name: "GeoCellsTests", dependencies: ["GeoCells"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransLocatorTests", dependencies: ["TransLocator"], swiftSettings: engineFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: engineFlags),
+        .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: engineFlags),
+    ]
+)

@@ -1,0 +1,68 @@
+import Foundation
+
+/// Every subcommand, in the order `translocator --help` lists them.
+let allCommands: [any Command.Type] = [
+]
+
+/// Exit codes (STYLE.md "The CLI"): 0 success, 1 ran and failed, 64 usage error.
+enum ExitCode {
+    static let success: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 64
+}
+
+let topLevelHelp = """
+    USAGE: translocator <command> [options] [operands]
+
+    Tells where in the world a photo was taken: TransLocator (ECCV 2022), a dual-branch Vision
+    Transformer over a photo and its semantic map, classifying into adaptive S2 geo-cells.
+    Pure Swift, one self-contained engine.
+
+    COMMANDS:
+    \(allCommands.map { "  " + $0.name.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+
+    Run 'translocator <command> --help' for a command's options and examples.
+
+    """
+
+/// Runs one invocation and returns its exit code. Separate from `exit` so the whole CLI is a
+/// function of its arguments.
+func runCommandLine(_ arguments: [String]) -> Int32 {
+    guard let commandName = arguments.first else {
+        printError(topLevelHelp)
+        return ExitCode.usage
+    }
+    if commandName == "--help" || commandName == "-h" || commandName == "help" {
+        print(topLevelHelp, terminator: "")
+        return ExitCode.success
+    }
+    guard let command = allCommands.first(where: { $0.name == commandName }) else {
+        printError("error: unknown command '\(commandName)'. Run 'translocator --help' for the list.")
+        return ExitCode.usage
+    }
+    do {
+        let parsed = try ParsedArguments(Array(arguments.dropFirst()), specs: command.options)
+        if parsed.wantsHelp {
+            print(command.helpText, terminator: "")
+            return ExitCode.success
+        }
+        try command.run(parsed)
+        return ExitCode.success
+    } catch let error as UsageError {
+        printError("error: \(error.message)\n\(command.helpText.split(separator: "\n").first ?? "")\nRun 'translocator \(command.name) --help' for more.")
+        return ExitCode.usage
+    } catch let error as CommandFailure {
+        printError("error: \(error.message)")
+        return ExitCode.failure
+    } catch {
+        printError("error: \(error)")
+        return ExitCode.failure
+    }
+}
+
+/// A command that ran and failed for a reason it words itself (a check over tolerance, say).
+struct CommandFailure: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

@@ -1,0 +1,3 @@
+import Foundation
+
+exit(runCommandLine(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,1 @@
+// GeoCells: see DESIGN.md "Layout".

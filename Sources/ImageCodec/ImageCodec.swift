@@ -1,0 +1,1 @@
+// ImageCodec: see DESIGN.md "Layout".

@@ -1,0 +1,1 @@
+// TensorEngine: see DESIGN.md "Layout".

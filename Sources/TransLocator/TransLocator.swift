@@ -1,0 +1,1 @@
+// TransLocator: see DESIGN.md "Layout".

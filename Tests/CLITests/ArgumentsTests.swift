@@ -1,0 +1,55 @@
+import XCTest
+@testable import CLI
+
+final class ArgumentsTests: XCTestCase {
+    private let specs: [OptionSpec] = [
+        .option("manifest", value: "csv", required: true, "Manifest."),
+        .option("max", value: "n,n,n", "Maxima."),
+        .option("top", short: "k", value: "k", "How many."),
+        .flag("json", "JSON output."),
+    ]
+
+    func testParsesOptionsFlagsOperandsAndNegativeNumbers() throws {
+        let parsed = try ParsedArguments(["--manifest", "a.csv", "-12.5", "--json", "-k", "3", "--max=9,8,7", "--", "--not-an-option"], specs: specs)
+        XCTAssertEqual(parsed.string("manifest"), "a.csv")
+        XCTAssertTrue(parsed.flag("json"))
+        XCTAssertEqual(try parsed.int("top", default: 5), 3)
+        XCTAssertEqual(try parsed.intList("max", default: []), [9, 8, 7])
+        XCTAssertEqual(parsed.operands, ["-12.5", "--not-an-option"])
+    }
+
+    func testUsageErrorsNameTheOption() {
+        XCTAssertThrowsError(try ParsedArguments(["--manifest", "a", "--bogus"], specs: specs)) { error in
+            XCTAssertTrue("\(error)".contains("--bogus"), "\(error)")
+        }
+        XCTAssertThrowsError(try ParsedArguments(["--json"], specs: specs)) { error in
+            XCTAssertTrue("\(error)".contains("--manifest"), "\(error)")
+        }
+        XCTAssertThrowsError(try ParsedArguments(["--manifest"], specs: specs))
+        XCTAssertThrowsError(try ParsedArguments(["--manifest", "a", "--json=1"], specs: specs))
+        let parsed = try? ParsedArguments(["--manifest", "a", "--max", "5,x", "-k", "2.5"], specs: specs)
+        XCTAssertThrowsError(try parsed?.intList("max", default: []))
+        XCTAssertThrowsError(try parsed?.int("top", default: 1))
+    }
+
+    func testHelpNeedsNoRequiredOption() throws {
+        XCTAssertTrue(try ParsedArguments(["--help"], specs: specs).wantsHelp)
+    }
+
+    func testEveryCommandHasHelpWithOptionsAndExamples() {
+        XCTAssertEqual(Set(allCommands.map { $0.name }).count, allCommands.count, "command names must be unique")
+        for command in allCommands {
+            let help = command.helpText
+            XCTAssertTrue(help.hasPrefix("USAGE: translocator \(command.name)"), command.name)
+            XCTAssertTrue(help.contains("--help"), command.name)
+            XCTAssertFalse(command.examples.isEmpty, "\(command.name) has no examples")
+            for option in command.options { XCTAssertTrue(help.contains("--\(option.name)"), "\(command.name) --\(option.name)") }
+        }
+    }
+
+    func testExitCodes() {
+        XCTAssertEqual(runCommandLine(["no-such-command"]), ExitCode.usage)
+        XCTAssertEqual(runCommandLine(["--help"]), ExitCode.success)
+        XCTAssertEqual(runCommandLine([]), ExitCode.usage)
+    }
+}
