@@ -1,1 +1,0 @@
-// ImageCodec: see DESIGN.md "Layout".
