@@ -1,8 +1,16 @@
 import Foundation
 
-/// Every subcommand, in the order `translocator --help` lists them.
+/// Every subcommand, in the order `translocator --help` lists them. A name may have two words
+/// (`bench gemm`): the first word then groups a family, and `translocator bench --help` lists it.
 let allCommands: [any Command.Type] = [
 ]
+
+/// The help page of a command family such as `bench`: its members and their summaries.
+func familyHelp(_ family: String, members: [any Command.Type]) -> String {
+    let rows = members.map { "  " + $0.name.padding(toLength: 22, withPad: " ", startingAt: 0) + $0.summary }
+    return "USAGE: translocator \(family) <name> [options]\n\nCOMMANDS:\n" + rows.joined(separator: "\n")
+        + "\n\nRun 'translocator \(family) <name> --help' for its options.\n"
+}
 
 /// Exit codes (STYLE.md "The CLI"): 0 success, 1 ran and failed, 64 usage error.
 enum ExitCode {
@@ -36,12 +44,25 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
         print(topLevelHelp, terminator: "")
         return ExitCode.success
     }
-    guard let command = allCommands.first(where: { $0.name == commandName }) else {
+    var nameWords = 1
+    var found = allCommands.first(where: { $0.name == commandName })
+    if arguments.count > 1, let twoWord = allCommands.first(where: { $0.name == "\(commandName) \(arguments[1])" }) {
+        found = twoWord
+        nameWords = 2
+    }
+    guard let command = found else {
+        let family = allCommands.filter { $0.name.hasPrefix(commandName + " ") }
+        if !family.isEmpty {
+            let asksHelp = arguments.count > 1 && ["--help", "-h"].contains(arguments[1])
+            if asksHelp { print(familyHelp(commandName, members: family), terminator: "") }
+            else { printError("error: '\(commandName)' needs one of: \(family.map { $0.name.split(separator: " ").last ?? "" }.joined(separator: ", "))\n" + familyHelp(commandName, members: family)) }
+            return asksHelp ? ExitCode.success : ExitCode.usage
+        }
         printError("error: unknown command '\(commandName)'. Run 'translocator --help' for the list.")
         return ExitCode.usage
     }
     do {
-        let parsed = try ParsedArguments(Array(arguments.dropFirst()), specs: command.options)
+        let parsed = try ParsedArguments(Array(arguments.dropFirst(nameWords)), specs: command.options)
         if parsed.wantsHelp {
             print(command.helpText, terminator: "")
             return ExitCode.success
