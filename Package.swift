@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "GeoCellsTests", dependencies: ["GeoCells"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransLocatorTests", dependencies: ["TransLocator"], swiftSettings: engineFlags),
+        .testTarget(name: "TransLocatorTests", dependencies: ["TransLocator"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: engineFlags),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: engineFlags),
     ]
