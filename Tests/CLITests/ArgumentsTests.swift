@@ -53,3 +53,11 @@ final class ArgumentsTests: XCTestCase {
         XCTAssertEqual(runCommandLine([]), ExitCode.usage)
     }
 }
+
+final class ProgressLineTests: XCTestCase {
+    func testDurationsReadAsHumansWriteThem() {
+        XCTAssertEqual(ProgressLine.duration(5), "5s")
+        XCTAssertEqual(ProgressLine.duration(75), "1m15s")
+        XCTAssertEqual(ProgressLine.duration(4000), "1h06m")
+    }
+}
