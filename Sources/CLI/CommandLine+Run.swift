@@ -3,6 +3,7 @@ import Foundation
 /// Every subcommand, in the order `translocator --help` lists them. A name may have two words
 /// (`bench gemm`): the first word then groups a family, and `translocator bench --help` lists it.
 let allCommands: [any Command.Type] = [
+    BenchGEMMCommand.self,
 ]
 
 /// The help page of a command family such as `bench`: its members and their summaries.

@@ -1,0 +1,223 @@
+import Foundation
+
+// MARK: - Blocking
+
+/// Register tile (MR×NR) and cache blocks. The 6×16 tile keeps 12 SIMD8 accumulators, two B
+/// vectors and one broadcast A value in the 16 ymm registers (DESIGN.md: ~95% of peak in L1).
+/// A B micro-panel (KC×NR = 16 KiB) stays in L1 while the MC×KC block of A (96 KiB) streams from
+/// L2; output tiles are MC×NC, handed to workers dynamically.
+let gemmMR = 6, gemmNR = 16
+let gemmKC = 256, gemmMC = 96, gemmNC = 384
+
+struct GEMMPlan {
+    let paddedN: Int            // N rounded up to NR
+    let kBlocks: Int
+    let mTiles: Int, nTiles: Int
+    let packedBCount: Int       // K×paddedN
+    let packedACount: Int       // one MC×KC block, per worker
+
+    init(_ shape: GEMMShape) {
+        paddedN = (shape.n + gemmNR - 1) / gemmNR * gemmNR
+        kBlocks = max(1, (shape.k + gemmKC - 1) / gemmKC)
+        mTiles = (shape.m + gemmMC - 1) / gemmMC
+        nTiles = (shape.n + gemmNC - 1) / gemmNC
+        packedBCount = max(shape.k, 1) * paddedN
+        packedACount = (gemmMC + gemmMR) * gemmKC
+    }
+}
+
+// MARK: - Packing
+
+/// Packs op(B) (K×N) into KC-row blocks of NR-column panels: block kb, panel jp starts at
+/// kb·KC·paddedN + jp·kcLen·NR and holds kcLen rows of NR floats, zero beyond column N.
+func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
+           plan: GEMMPlan, threads: Int) {
+    let panels = plan.paddedN / gemmNR
+    let tasks = plan.kBlocks * panels
+    let source = SharedPointer(b), destination = SharedPointer(packed)
+    let workers = shape.k * shape.n < 1 << 16 ? 1 : threads
+    parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panel
+        let kb = task / panels, jp = task % panels
+        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+        let j0 = jp * gemmNR, columns = min(gemmNR, shape.n - j0)
+        let out = destination.base + kb * gemmKC * plan.paddedN + jp * kcLen * gemmNR
+        let b = UnsafePointer(source.base)
+        if !shape.transposeB {
+            if columns == gemmNR {
+                for p in 0..<kcLen {
+                    let row = UnsafeRawPointer(b + (p0 + p) * shape.ldb + j0)
+                    let o = UnsafeMutableRawPointer(out + p * gemmNR)
+                    o.storeBytes(of: row.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                    o.storeBytes(of: row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                 toByteOffset: 32, as: SIMD8<Float>.self)
+                }
+            } else {
+                for p in 0..<kcLen {
+                    let row = b + (p0 + p) * shape.ldb + j0
+                    for j in 0..<gemmNR { out[p * gemmNR + j] = j < columns ? row[j] : 0 }
+                }
+            }
+        } else {
+            for j in 0..<gemmNR {
+                if j < columns {
+                    let column = b + (j0 + j) * shape.ldb + p0          // contiguous in p
+                    for p in 0..<kcLen { out[p &* gemmNR &+ j] = column[p] }
+                } else {
+                    for p in 0..<kcLen { out[p &* gemmNR &+ j] = 0 }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows i0..<i0+rows, columns p0..<p0+kcLen of op(A) into MR-row panels: panel ip holds
+/// kcLen columns of MR floats, zero beyond row `rows`.
+@inline(__always)
+func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0: Int, kcLen: Int,
+           into packed: UnsafeMutablePointer<Float>) {
+    let panels = (rows + gemmMR - 1) / gemmMR
+    for ip in 0..<panels {
+        let out = packed + ip * kcLen * gemmMR
+        let r0 = ip * gemmMR, panelRows = min(gemmMR, rows - r0)
+        if !shape.transposeA {
+            for r in 0..<gemmMR {
+                if r < panelRows {
+                    let row = a + (i0 + r0 + r) * shape.lda + p0            // contiguous in p
+                    for p in 0..<kcLen { out[p &* gemmMR &+ r] = row[p] }
+                } else {
+                    for p in 0..<kcLen { out[p &* gemmMR &+ r] = 0 }
+                }
+            }
+        } else {
+            let lda = shape.lda
+            let base = a + p0 * lda + i0 + r0
+            if panelRows == gemmMR {
+                for p in 0..<kcLen {
+                    let src = base + p &* lda, dst = out + p &* gemmMR
+                    dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]
+                    dst[3] = src[3]; dst[4] = src[4]; dst[5] = src[5]
+                }
+            } else {
+                for p in 0..<kcLen {
+                    for r in 0..<gemmMR { out[p &* gemmMR &+ r] = r < panelRows ? base[p &* lda &+ r] : 0 }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Driver
+
+/// The blocked loops over a packed B: output tiles (MC×NC) in parallel; in each, for every KC
+/// block, pack A, then sweep B's panels (outer, L1-resident) over A's panels (inner, from L2).
+func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
+                 _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
+                 threads: Int, packedA givenPackedA: UnsafeMutablePointer<Float>? = nil) {
+    let tasks = plan.mTiles * plan.nTiles
+    let workers = max(1, min(threads, tasks))
+    let run = { (packedA: UnsafeMutablePointer<Float>) in
+        let aShared = SharedPointer(a), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
+        let scratch = SharedPointer(packedA)
+        parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile
+            gemmTile(shape, plan: plan, tile: task, alpha: alpha, UnsafePointer(aShared.base), bShared.base,
+                     beta: beta, cShared.base, packedA: scratch.base + worker * plan.packedACount)
+        }
+    }
+    if let givenPackedA, workers == 1 { run(givenPackedA) }
+    else { ScratchPool.withBuffer(plan.packedACount * workers, run) }
+}
+
+/// One MC×NC output tile over the whole K.
+@inline(__always)
+func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ a: UnsafePointer<Float>,
+              _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
+              packedA: UnsafeMutablePointer<Float>) {
+    let i0 = (tile / plan.nTiles) * gemmMC, rows = min(gemmMC, shape.m - i0)
+    let j0 = (tile % plan.nTiles) * gemmNC, columns = min(gemmNC, shape.n - j0)
+    var edge = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+    for kb in 0..<plan.kBlocks {
+        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+        packA(shape, a, i0: i0, rows: rows, p0: p0, kcLen: kcLen, into: packedA)
+        let blockBeta = kb == 0 ? beta : 1
+        let bBlock = packedB + kb * gemmKC * plan.paddedN
+        var jr = 0
+        while jr < columns {
+            let bPanel = bBlock + ((j0 + jr) / gemmNR) * kcLen * gemmNR
+            let panelColumns = min(gemmNR, columns - jr)
+            var ir = 0
+            while ir < rows {
+                let aPanel = packedA + (ir / gemmMR) * kcLen * gemmMR
+                let panelRows = min(gemmMR, rows - ir)
+                let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
+                if panelRows == gemmMR && panelColumns == gemmNR {
+                    microkernel6x16(kcLen, aPanel, bPanel, cTile, shape.ldc, alpha, blockBeta)
+                } else {
+                    withUnsafeMutableBytes(of: &edge) { raw in
+                        let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                        microkernel6x16(kcLen, aPanel, bPanel, tile, gemmNR, alpha, 0)
+                        for r in 0..<panelRows {
+                            let out = cTile + r * shape.ldc
+                            for j in 0..<panelColumns {
+                                let value = tile[r * gemmNR + j]
+                                out[j] = blockBeta == 0 ? value : value + blockBeta * out[j]
+                            }
+                        }
+                    }
+                }
+                ir += gemmMR
+            }
+            jr += gemmNR
+        }
+    }
+}
+
+// MARK: - Microkernel
+
+/// C[6×16] = alpha·(Apanel·Bpanel) + beta·C over kc steps; beta = 0 does not read C.
+/// a: kc×6 packed (column of A per step), b: kc×16 packed (row of B per step).
+/// Twelve named accumulators, not an array: the form that stays in ymm registers (check the
+/// disassembly for stack traffic in the loop: DESIGN.md, "Scale").
+@inline(never)
+func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+    var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
+    var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+    var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
+    var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+    var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
+    var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: SIMD8<Float>.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        var av = SIMD8<Float>(repeating: ap[0])
+        c00.addProduct(av, b0); c01.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: ap[1])
+        c10.addProduct(av, b0); c11.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: ap[2])
+        c20.addProduct(av, b0); c21.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: ap[3])
+        c30.addProduct(av, b0); c31.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: ap[4])
+        c40.addProduct(av, b0); c41.addProduct(av, b1)
+        av = SIMD8<Float>(repeating: ap[5])
+        c50.addProduct(av, b0); c51.addProduct(av, b1)
+        ap += gemmMR
+        bp += gemmNR * 4
+    }
+    let alphaVector = SIMD8<Float>(repeating: alpha)
+    @inline(__always) func store(_ row: Int, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>) {
+        let out = UnsafeMutableRawPointer(c + row * ldc)
+        var r0 = v0 * alphaVector, r1 = v1 * alphaVector
+        if beta != 0 {
+            let betaVector = SIMD8<Float>(repeating: beta)
+            r0.addProduct(betaVector, out.loadUnaligned(as: SIMD8<Float>.self))
+            r1.addProduct(betaVector, out.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+        }
+        out.storeBytes(of: r0, as: SIMD8<Float>.self)
+        out.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
+    }
+    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// Memory for tensor elements: `count` Float32 values, 64-byte aligned (one cache line, and the
+/// alignment of the widest SIMD load), zero-initialised, freed when the last reference goes.
+/// Shared between a tensor and its views; element access goes through `Tensor`.
+public final class TensorStorage: @unchecked Sendable {
+    /// Sound to share across threads only while workers read it or write disjoint ranges.
+    public let base: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    public init(count: Int) {
+        precondition(count >= 0, "TensorStorage: negative element count \(count)")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
+                                                   alignment: 64)
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// A dense row-major Float32 tensor: a shape over contiguous, 64-byte-aligned storage.
+///
+/// `Tensor` has reference semantics for its elements, like a PyTorch tensor: copies of the value
+/// and views made by `reshaped(to:)` or `slice(rows:)` share storage, so writing through one is
+/// seen by all. Activations and workspaces are made once per shape and written in place by the
+/// kernels (a training step allocates nothing after the first). `copy()` makes an independent one.
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let storage: TensorStorage
+    /// Element offset of this view in `storage`.
+    public let offset: Int
+    public let shape: [Int]
+
+    /// A zero-filled tensor of `shape`.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        self.shape = shape
+        self.offset = 0
+        self.storage = TensorStorage(count: shape.reduce(1, *))
+    }
+
+    /// A tensor of `shape` holding `values` (row-major).
+    public init(shape: [Int], values: [Float]) {
+        self.init(zeros: shape)
+        precondition(values.count == count, "Tensor: \(values.count) values for shape \(shape) (\(count) elements)")
+        let destination = data
+        values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    public init(shape: [Int], repeating value: Float) {
+        self.init(zeros: shape)
+        data.update(repeating: value, count: count)
+    }
+
+    init(storage: TensorStorage, offset: Int, shape: [Int]) {
+        precondition(offset >= 0 && offset + shape.reduce(1, *) <= storage.count,
+                     "Tensor view of \(shape) at offset \(offset) runs past storage of \(storage.count)")
+        self.storage = storage
+        self.offset = offset
+        self.shape = shape
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+
+    /// Pointer to the first element. Kernels take this once, outside their loops.
+    public var data: UnsafeMutablePointer<Float> { storage.base + offset }
+
+    /// The elements, row-major (a copy).
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+
+    public subscript(_ index: Int) -> Float {
+        get { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); return data[index] }
+        nonmutating set { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); data[index] = newValue }
+    }
+
+    /// A view of the same elements with another shape of equal count; one dimension may be -1.
+    public func reshaped(to newShape: [Int]) -> Tensor {
+        var resolved = newShape
+        if let unknown = newShape.firstIndex(of: -1) {
+            let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
+            precondition(known > 0 && count % known == 0, "reshaped: cannot infer -1 in \(newShape) from \(shape)")
+            resolved[unknown] = count / known
+        }
+        precondition(resolved.reduce(1, *) == count, "reshaped: \(shape) (\(count) elements) to \(newShape)")
+        return Tensor(storage: storage, offset: offset, shape: resolved)
+    }
+
+    /// A view of rows `range` of the leading dimension.
+    public func slice(rows range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                     "slice: rows \(range) of \(shape)")
+        let rowCount = shape.dropFirst().reduce(1, *)
+        return Tensor(storage: storage, offset: offset + range.lowerBound * rowCount,
+                      shape: [range.count] + shape.dropFirst())
+    }
+
+    /// An independent copy.
+    public func copy() -> Tensor {
+        let result = Tensor(zeros: shape)
+        result.data.update(from: data, count: count)
+        return result
+    }
+
+    /// Sets every element to `value` (zeroing gradients: `fill(0)`).
+    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    /// Copies `source`'s elements (same count) into this tensor.
+    public func assign(_ source: Tensor) {
+        precondition(source.count == count, "assign: \(source.shape) into \(shape)")
+        data.update(from: source.data, count: count)
+    }
+
+    public var description: String {
+        let preview = scalars.prefix(8).map { String(format: "%.5g", $0) }.joined(separator: ", ")
+        return "Tensor\(shape)[\(preview)\(count > 8 ? ", ..." : "")]"
+    }
+}

@@ -1,1 +1,0 @@
-// TensorEngine: see DESIGN.md "Layout".

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Engine-wide settings. Set them once at startup, before any kernel runs.
+public enum Engine {
+    /// Worker threads for GEMM and the parallel kernels (default: every active core).
+    /// Results do not depend on it: each output element is always reduced in the same order.
+    nonisolated(unsafe) public static var threadCount = ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// A pointer shared with parallel workers. Sound only while they read it or
+/// write disjoint ranges of it; each use says which.
+@usableFromInline
+struct SharedPointer<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+    @usableFromInline init(_ base: UnsafeMutablePointer<Element>) { self.base = base }
+    @usableFromInline init(_ base: UnsafePointer<Element>) { self.base = UnsafeMutablePointer(mutating: base) }
+}
+
+/// 64-byte-aligned scratch memory that grows on demand and never shrinks, so that the second
+/// call at a shape allocates nothing.
+final class ScratchBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: self.capacity)
+    }
+
+    /// Makes room for `count` floats; the contents are undefined afterwards.
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        UnsafeMutableRawPointer(base).deallocate()
+        capacity = count
+        base = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// A pool of scratch buffers for GEMM packing and kernel workspaces. A caller borrows one for the
+/// duration of a call; buffers keep their size when returned, so after the first training step at
+/// a shape the pool hands out buffers that are already big enough: no allocation.
+enum ScratchPool {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [ScratchBuffer] = []
+
+    /// Runs `body` with a buffer of at least `count` floats (contents undefined).
+    static func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        lock.lock()
+        // Best fit: the largest buffer, so small requests do not force big ones to regrow.
+        let index = free.indices.max(by: { free[$0].capacity < free[$1].capacity })
+        let buffer = index.map { free.remove(at: $0) } ?? ScratchBuffer(capacity: count)
+        lock.unlock()
+        buffer.reserve(count)
+        defer { lock.lock(); free.append(buffer); lock.unlock() }
+        return try body(buffer.base)
+    }
+}
+
+/// Runs `body(worker, task)` for every task in 0..<taskCount on up to `threads` workers, each
+/// worker taking the next task as it finishes one (dynamic tiles: a core slowed by another
+/// process takes fewer). `worker` is in 0..<min(threads, taskCount), for per-worker scratch.
+func parallelFor(tasks taskCount: Int, threads: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+    let workers = max(1, min(threads, taskCount))
+    if workers == 1 {
+        for task in 0..<taskCount { body(0, task) }
+        return
+    }
+    let counter = TaskCounter()
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedBox(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            while true {
+                let task = counter.next()
+                if task >= taskCount { break }
+                shared.value(worker, task)
+            }
+        }
+    }
+}
+
+/// Hands out 0, 1, 2, ... to parallel workers; taken once per tile, never inside a hot loop.
+private final class TaskCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+}
+
+/// A closure shared with Dispatch workers; each task index writes a disjoint part of the output.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

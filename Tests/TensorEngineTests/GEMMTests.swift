@@ -1,0 +1,104 @@
+import XCTest
+@testable import TensorEngine
+
+final class GEMMTests: XCTestCase {
+    /// Random values in [-1, 1) from a seeded generator.
+    func randomArray(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) }
+    }
+
+    /// Fast vs reference for one case. Tolerance: Float32 accumulation over K terms of size ≤ 1
+    /// against a Double reference: error grows like √K·ε·|terms|; 1e-5·(K + 4) is a loose bound.
+    func check(_ shape: GEMMShape, alpha: Float, beta: Float, threads: Int, seed: UInt64,
+               file: StaticString = #filePath, line: UInt = #line) {
+        let aCount = (shape.transposeA ? shape.k : shape.m) * shape.lda
+        let bCount = (shape.transposeB ? shape.n : shape.k) * shape.ldb
+        let a = randomArray(max(aCount, 1), seed: seed)
+        let b = randomArray(max(bCount, 1), seed: seed + 1)
+        let c0 = randomArray(max(shape.m * shape.ldc, 1), seed: seed + 2)
+        var fast = c0, reference = c0
+        if beta == 0 { for i in fast.indices { fast[i] = .nan } }   // beta = 0 must not read C
+        gemm(shape, alpha: alpha, a, b, beta: beta, &fast, threads: threads)
+        gemmReference(shape, alpha: alpha, a, b, beta: beta, &reference)
+        let tolerance = 1e-5 * Float(shape.k + 4)
+        for i in 0..<shape.m {
+            for j in 0..<shape.ldc {
+                let index = i * shape.ldc + j
+                if j >= shape.n {
+                    let untouched = beta == 0 ? fast[index].isNaN : fast[index] == c0[index]
+                    XCTAssertTrue(untouched, "padding column C[\(i),\(j)] written", file: file, line: line)
+                    continue
+                }
+                if abs(fast[index] - reference[index]) > tolerance {
+                    XCTFail("\(shape) alpha \(alpha) beta \(beta) threads \(threads) seed \(seed): C[\(i),\(j)] = \(fast[index]), reference \(reference[index])",
+                            file: file, line: line)
+                    return
+                }
+            }
+        }
+    }
+
+    func testAwkwardShapesAllTransposesMatchReference() {
+        let sizes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 256), (13, 29, 31),
+                                        (97, 385, 257), (5, 33, 600), (101, 47, 1), (2, 3, 0)]
+        var seed: UInt64 = 1
+        for (m, n, k) in sizes {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let shape = GEMMShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                    check(shape, alpha: 1, beta: 0, threads: 2, seed: seed)
+                    seed += 3
+                }
+            }
+        }
+    }
+
+    func testAlphaBetaAndLeadingDimensions() {
+        for (alpha, beta) in [(Float(1), Float(1)), (0.5, -2), (-1.5, 0), (0, 0.5)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let m = 19, n = 37, k = 300
+                    let shape = GEMMShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                          lda: (transposeA ? m : k) + 3, ldb: (transposeB ? k : n) + 5, ldc: n + 2)
+                    check(shape, alpha: alpha, beta: beta, threads: 1, seed: 11)
+                }
+            }
+        }
+    }
+
+    func testLargeParallelMatchesReferenceAndThreadCountDoesNotChangeResult() {
+        let shape = GEMMShape(m: 203, n: 410, k: 523, transposeA: false, transposeB: true)
+        check(shape, alpha: 1, beta: 0, threads: 2, seed: 5)
+        let a = randomArray(shape.m * shape.k, seed: 8), b = randomArray(shape.n * shape.k, seed: 9)
+        var one = [Float](repeating: 0, count: shape.m * shape.n), two = one
+        gemm(shape, a, b, &one, threads: 1)
+        gemm(shape, a, b, &two, threads: 2)
+        XCTAssertEqual(one, two, "GEMM result depends on thread count")
+    }
+
+    func testPackedWeightMatchesUnpacked() {
+        let m = 45, k = 70, n = 33
+        let x = randomArray(m * k, seed: 21), w = randomArray(n * k, seed: 22)
+        let packed = PackedMatrix(w, k: k, n: n, transposed: true)
+        var viaPacked = [Float](repeating: 0, count: m * n), direct = viaPacked
+        let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+        gemm(shape, x, packed: packed, &viaPacked)
+        gemm(shape, x, w, &direct)
+        XCTAssertEqual(viaPacked, direct)
+    }
+
+    func testStridedBatchedMatchesPerItemReference() {
+        let count = 5, m = 7, n = 9, k = 11
+        let a = randomArray(count * m * k, seed: 31), b = randomArray(count * n * k, seed: 32)
+        var c = [Float](repeating: 0, count: count * m * n), reference = c
+        let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+        gemmStridedBatched(shape, count: count, a, strideA: m * k, b, strideB: n * k, &c, strideC: m * n)
+        for i in 0..<count {
+            reference.withUnsafeMutableBufferPointer { r in
+                gemmReference(shape, Array(a[(i * m * k)...]), Array(b[(i * n * k)...]), r.baseAddress! + i * m * n)
+            }
+        }
+        for i in c.indices { XCTAssertEqual(c[i], reference[i], accuracy: 1e-4, "element \(i)") }
+    }
+}
