@@ -1,1 +1,0 @@
-// GeoCells: see DESIGN.md "Layout".
