@@ -4,6 +4,8 @@ import Foundation
 /// (`bench gemm`): the first word then groups a family, and `translocator bench --help` lists it.
 let allCommands: [any Command.Type] = [
     BenchGEMMCommand.self,
+    DecodeCommand.self,
+    BenchDecodeCommand.self,
 ]
 
 /// The help page of a command family such as `bench`: its members and their summaries.
