@@ -1,0 +1,175 @@
+import TensorEngine
+
+/// A learnable tensor and its gradient, named as timm and the model file name it
+/// (`rgb.blocks.3.attn.qkv.weight`).
+///
+/// `backward` accumulates into `gradient` (`+=`): call `TransLocatorModel.zeroGradients()`
+/// before a step, or let micro-batches add up for gradient accumulation.
+public final class Parameter: @unchecked Sendable {
+    public let name: String
+    public let value: Tensor
+    public let gradient: Tensor
+
+    init(_ name: String, shape: [Int]) {
+        self.name = name
+        value = Tensor(zeros: shape)
+        gradient = Tensor(zeros: shape)
+    }
+
+    public var shape: [Int] { value.shape }
+    public var count: Int { value.count }
+    /// Whether weight decay applies: matrices yes, biases, norms, CLS and position embedding no
+    /// (timm's `param_groups_weight_decay`: ndim <= 1 or name ending in `.bias` or listed in
+    /// `no_weight_decay()`).
+    public var decays: Bool {
+        !(shape.count <= 1 || name.hasSuffix(".bias") || name.hasSuffix("cls_token") || name.hasSuffix("pos_embed"))
+    }
+}
+
+// MARK: - Linear
+
+/// torch.nn.Linear: y = x·Wᵀ + b, weight [O, I], bias [O].
+final class Linear {
+    let weight: Parameter
+    let bias: Parameter
+    let inputs: Int
+    let outputs: Int
+    /// The weight packed for GEMM (inference); dropped when the weights change.
+    var packed: PackedMatrix?
+
+    init(_ name: String, inputs: Int, outputs: Int) {
+        self.inputs = inputs
+        self.outputs = outputs
+        weight = Parameter(name + ".weight", shape: [outputs, inputs])
+        bias = Parameter(name + ".bias", shape: [outputs])
+    }
+
+    var parameters: [Parameter] { [weight, bias] }
+
+    /// y [R, O] (=, or += with `accumulate`) from x [R, I].
+    func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let shape = GEMMShape(m: rows, n: outputs, k: inputs, transposeB: true)
+        if let packed {
+            gemm(shape, x, packed: packed, beta: accumulate ? 1 : 0, y)
+        } else {
+            gemm(shape, x, weight.value.data, beta: accumulate ? 1 : 0, y)
+        }
+        let b = bias.value.data
+        for r in 0..<rows {
+            let row = y + r &* outputs
+            for o in 0..<outputs { row[o] += b[o] }
+        }
+    }
+
+    /// dx (= or += with `accumulateInput`) dy·W when dx is given; dW += dyᵀ·x; db += Σ dy.
+    func backward(_ x: UnsafePointer<Float>, rows: Int, _ dy: UnsafePointer<Float>,
+                  dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool = false) {
+        linearBackward(x, rows: rows, inputs: inputs, weight: weight.value.data, outputs: outputs, dy,
+                       dx: dx, accumulateInput: accumulateInput, dWeight: weight.gradient.data,
+                       dBias: bias.gradient.data)
+    }
+
+    func pack() { packed = PackedMatrix(weight: weight.value) }
+}
+
+// MARK: - LayerNorm
+
+/// torch.nn.LayerNorm over the last dimension; timm's ViT uses eps 1e-6.
+final class LayerNorm {
+    let weight: Parameter
+    let bias: Parameter
+    let channels: Int
+    let epsilon: Float = 1e-6
+
+    init(_ name: String, channels: Int) {
+        self.channels = channels
+        weight = Parameter(name + ".weight", shape: [channels])
+        bias = Parameter(name + ".bias", shape: [channels])
+        weight.value.fill(1)
+    }
+
+    var parameters: [Parameter] { [weight, bias] }
+
+    func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>,
+                 xhat: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?) {
+        layerNormForward(x, rows: rows, channels: channels, gamma: weight.value.data, beta: bias.value.data,
+                         epsilon: epsilon, y, xhat: xhat, rstd: rstd)
+    }
+
+    /// dx += ...; parameter gradients accumulate.
+    func backward(xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, _ dy: UnsafePointer<Float>,
+                  _ dx: UnsafeMutablePointer<Float>) {
+        layerNormBackward(xhat: xhat, rstd: rstd, rows: rows, channels: channels, gamma: weight.value.data, dy, dx,
+                          dGamma: weight.gradient.data, dBeta: bias.gradient.data)
+    }
+}
+
+// MARK: - MLP (heads and the modality scorer)
+
+/// Linear layers with an activation between them: a head `[in, *hidden, out]` with GELU (the
+/// twin's `make_head`), or the modality scorer `[C, 8, 1]` with ReLU. Layers are named
+/// `prefix.0`, `prefix.2`, ... as in torch's `nn.Sequential` (activations take the odd indices).
+final class MLP {
+    enum Activation { case gelu, relu }
+
+    let layers: [Linear]
+    let activation: Activation
+    /// Per layer: input rows (a copy of the caller's for layer 0), pre-activation outputs.
+    private var inputs: [Tensor] = []
+    private var preActivations: [Tensor] = []
+    private var rows = -1
+
+    init(_ prefix: String, sizes: [Int], activation: Activation) {
+        precondition(sizes.count >= 2, "MLP needs at least input and output sizes, got \(sizes)")
+        layers = (0..<(sizes.count - 1)).map { Linear("\(prefix).\(2 * $0)", inputs: sizes[$0], outputs: sizes[$0 + 1]) }
+        self.activation = activation
+    }
+
+    var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    var outputs: Int { layers[layers.count - 1].outputs }
+
+    private func prepare(rows: Int) {
+        guard rows != self.rows else { return }
+        self.rows = rows
+        inputs = layers.map { Tensor(zeros: [rows, $0.inputs]) }
+        preActivations = layers.map { Tensor(zeros: [rows, $0.outputs]) }
+    }
+
+    /// y [R, out] from x [R, in]; saves what backward needs.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>) {
+        prepare(rows: rows)
+        inputs[0].data.update(from: x, count: rows * layers[0].inputs)
+        for (i, layer) in layers.enumerated() {
+            let last = i == layers.count - 1
+            let z = last ? y : preActivations[i].data
+            layer.forward(inputs[i].data, rows: rows, z)
+            if last { break }
+            let a = inputs[i + 1].data, count = rows * layer.outputs
+            switch activation {
+            case .gelu: geluForward(z, a, count: count)
+            case .relu: for j in 0..<count { a[j] = max(z[j], 0) }
+            }
+        }
+    }
+
+    /// dx (= or +=) from dy [R, out]; parameter gradients accumulate. Reads the last forward.
+    func backward(_ dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool) {
+        var upstream = Tensor(zeros: [rows, outputs])
+        upstream.data.update(from: dy, count: rows * outputs)
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[i]
+            if i == 0 {
+                layer.backward(inputs[0].data, rows: rows, upstream.data, dx: dx, accumulateInput: accumulateInput)
+                break
+            }
+            let below = Tensor(zeros: [rows, layer.inputs])
+            layer.backward(inputs[i].data, rows: rows, upstream.data, dx: below.data)
+            let z = preActivations[i - 1].data, count = rows * layer.inputs
+            switch activation {
+            case .gelu: geluBackward(z, below.data, below.data, count: count, accumulate: false)
+            case .relu: for j in 0..<count where z[j] <= 0 { below.data[j] = 0 }
+            }
+            upstream = below
+        }
+    }
+}

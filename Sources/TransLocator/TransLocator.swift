@@ -1,1 +1,0 @@
-// TransLocator: see DESIGN.md "Layout".
