@@ -3,7 +3,10 @@ import Foundation
 /// Every subcommand, in the order `translocator --help` lists them. A name may have two words
 /// (`bench gemm`): the first word then groups a family, and `translocator bench --help` lists it.
 let allCommands: [any Command.Type] = [
+    PartitionCommand.self,
+    CellCommand.self,
     VerifyImportCommand.self,
+    BenchPartitionCommand.self,
     BenchGEMMCommand.self,
     DecodeCommand.self,
     BenchDecodeCommand.self,

@@ -27,6 +27,8 @@ public enum CSVError: Error, CustomStringConvertible, Equatable {
 public struct CSVRecord {
     /// 1-based line on which the record starts.
     public let line: Int
+    /// Byte range of the whole record in the file, without its line end.
+    fileprivate let range: Range<Int>
     fileprivate let bytes: UnsafeBufferPointer<UInt8>
     fileprivate let fields: UnsafeBufferPointer<CSVReader.FieldRange>
 
@@ -60,6 +62,11 @@ public struct CSVRecord {
         }
     }
 
+    /// The record as it stands in the file (quotes kept), without its line end.
+    public var text: String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
     /// All fields, unquoted.
     public var strings: [String] { (0..<count).map { self[$0] } }
 }
@@ -80,10 +87,15 @@ public struct CSVReader {
 
     public init(contentsOf url: URL, name: String? = nil) throws {
         let file = name ?? url.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw CSVError.unreadable(file: file, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw CSVError.unreadable(file: file, reason: "a folder, not a file") }
         do {
             self.init(bytes: Array(try Data(contentsOf: url)), file: file)
-        } catch let error as NSError {
-            throw CSVError.unreadable(file: file, reason: (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? error.localizedDescription)
+        } catch {
+            throw CSVError.unreadable(file: file, reason: (error as NSError).localizedDescription)
         }
     }
 
@@ -108,6 +120,8 @@ public struct CSVReader {
             var line = 1
             while position < buffer.count {
                 let recordLine = line
+                let recordStart = position
+                var recordEnd = position
                 fields.removeAll(keepingCapacity: true)
                 var atRecordEnd = false
                 while !atRecordEnd {
@@ -148,6 +162,7 @@ public struct CSVReader {
                         }
                     }
                     fields.append(field)
+                    recordEnd = position
                     if position < buffer.count && buffer[position] == comma {
                         position += 1
                     } else {
@@ -155,9 +170,10 @@ public struct CSVReader {
                         if position < buffer.count { position += 1; line += 1 }   // the newline
                     }
                 }
-                if fields.count == 1 && fields[0].start == fields[0].end { continue }   // blank line
+                if recordEnd > recordStart && buffer[recordEnd - 1] == carriageReturn { recordEnd -= 1 }
+                if recordEnd == recordStart { continue }                               // blank line
                 try fields.withUnsafeBufferPointer { fieldBuffer in
-                    try body(CSVRecord(line: recordLine, bytes: buffer, fields: fieldBuffer))
+                    try body(CSVRecord(line: recordLine, range: recordStart..<recordEnd, bytes: buffer, fields: fieldBuffer))
                 }
             }
         }

@@ -19,64 +19,41 @@ public struct Coordinates: Sendable, Equatable {
     }
 }
 
-/// The coordinates of a CSV file with a header naming a latitude and a longitude column
-/// (`lat,lon`, `LAT,LON`, any case, any position among other columns such as `image`).
-public struct CoordinateFile {
+/// Where the latitude and longitude are in a CSV file's records, and the checks on them: a
+/// header naming both (`lat,lon`, `LAT,LON`, `latitude`, `lng`, ..., any case, any position
+/// among other columns such as `image`).
+public struct CoordinateColumns: Sendable {
     /// Column names accepted for latitude and longitude, compared case-insensitively.
     public static let latitudeNames: Set<String> = ["lat", "latitude"]
     public static let longitudeNames: Set<String> = ["lon", "lng", "longitude"]
 
-    public let coordinates: Coordinates
-    /// Rows dropped because their coordinates were missing or invalid (only with `skipInvalid`).
-    public let skippedRows: Int
-    /// The first dropped row's error, for a warning.
-    public let firstSkipped: CSVError?
+    public let file: String
+    public let latitude: Int
+    public let longitude: Int
 
-    /// Reads and checks every row: latitude in [-90, 90], longitude in [-180, 180], both finite.
-    /// - Parameter skipInvalid: drop bad rows (counted in `skippedRows`) instead of throwing.
-    /// - Throws: `CSVError` naming the file, line, column and value; `.empty` if no rows remain.
-    public init(reading reader: CSVReader, skipInvalid: Bool = false) throws {
-        var latitudeColumn = -1, longitudeColumn = -1
-        var coordinates = Coordinates()
-        var skipped = 0
-        var firstSkipped: CSVError?
-        var headerSeen = false
-        let file = reader.file
-        try reader.forEachRecord { record in
-            guard headerSeen else {
-                headerSeen = true
-                for (index, name) in record.strings.enumerated() {
-                    let key = name.trimmingCharacters(in: .whitespaces).lowercased()
-                    if latitudeColumn < 0 && Self.latitudeNames.contains(key) { latitudeColumn = index }
-                    if longitudeColumn < 0 && Self.longitudeNames.contains(key) { longitudeColumn = index }
-                }
-                if latitudeColumn < 0 { throw CSVError.missingColumn("lat", file: file) }
-                if longitudeColumn < 0 { throw CSVError.missingColumn("lon", file: file) }
-                return
-            }
-            do {
-                let latitude = try Self.degrees(record, latitudeColumn, "lat", limit: 90, file: file)
-                let longitude = try Self.degrees(record, longitudeColumn, "lon", limit: 180, file: file)
-                coordinates.append(latitude: latitude, longitude: longitude)
-            } catch let error as CSVError where skipInvalid {
-                skipped += 1
-                if firstSkipped == nil { firstSkipped = error }
-            }
+    /// - Throws: `CSVError.missingColumn` naming the missing column and the file.
+    public init(header: CSVRecord, file: String) throws {
+        var latitude = -1, longitude = -1
+        for (index, name) in header.strings.enumerated() {
+            let key = name.trimmingCharacters(in: .whitespaces).lowercased()
+            if latitude < 0 && Self.latitudeNames.contains(key) { latitude = index }
+            if longitude < 0 && Self.longitudeNames.contains(key) { longitude = index }
         }
-        guard headerSeen else { throw CSVError.empty(file: file) }
-        guard coordinates.count > 0 else { throw CSVError.empty(file: file) }
-        self.coordinates = coordinates
-        self.skippedRows = skipped
-        self.firstSkipped = firstSkipped
+        if latitude < 0 { throw CSVError.missingColumn("lat", file: file) }
+        if longitude < 0 { throw CSVError.missingColumn("lon", file: file) }
+        self.file = file
+        self.latitude = latitude
+        self.longitude = longitude
     }
 
-    /// Reads `url`; errors name it as `name` (default: its path).
-    public init(contentsOf url: URL, name: String? = nil, skipInvalid: Bool = false) throws {
-        try self.init(reading: CSVReader(contentsOf: url, name: name), skipInvalid: skipInvalid)
+    /// The record's coordinate: latitude in [-90, 90], longitude in [-180, 180], both finite.
+    /// - Throws: `CSVError.badValue` naming file, line, column and value (empty if missing).
+    public func coordinate(_ record: CSVRecord) throws -> GeoCoordinate {
+        GeoCoordinate(latitude: try degrees(record, latitude, "lat", limit: 90),
+                      longitude: try degrees(record, longitude, "lon", limit: 180))
     }
 
-    private static func degrees(_ record: CSVRecord, _ column: Int, _ name: String, limit: Double,
-                                file: String) throws -> Double {
+    private func degrees(_ record: CSVRecord, _ column: Int, _ name: String, limit: Double) throws -> Double {
         let expected = "degrees in [\(Int(-limit)), \(Int(limit))]"
         guard column < record.count else {
             throw CSVError.badValue(file: file, line: record.line, column: name, value: "", expected: expected)
@@ -85,5 +62,46 @@ public struct CoordinateFile {
             throw CSVError.badValue(file: file, line: record.line, column: name, value: record[column], expected: expected)
         }
         return value
+    }
+}
+
+/// The coordinates of a CSV file with a header (see `CoordinateColumns`), checked row by row.
+public struct CoordinateFile {
+    public let coordinates: Coordinates
+    /// Rows dropped because their coordinates were missing or invalid (only with `skipInvalid`).
+    public let skippedRows: Int
+    /// The first dropped row's error, for a warning.
+    public let firstSkipped: CSVError?
+
+    /// Reads and checks every row.
+    /// - Parameter skipInvalid: drop bad rows (counted in `skippedRows`) instead of throwing.
+    /// - Throws: `CSVError` naming the file, line, column and value; `.empty` if no rows remain.
+    public init(reading reader: CSVReader, skipInvalid: Bool = false) throws {
+        var columns: CoordinateColumns?
+        var coordinates = Coordinates()
+        var skipped = 0
+        var firstSkipped: CSVError?
+        try reader.forEachRecord { record in
+            guard let columns else {
+                columns = try CoordinateColumns(header: record, file: reader.file)
+                return
+            }
+            do {
+                let coordinate = try columns.coordinate(record)
+                coordinates.append(latitude: coordinate.latitude, longitude: coordinate.longitude)
+            } catch let error as CSVError where skipInvalid {
+                skipped += 1
+                if firstSkipped == nil { firstSkipped = error }
+            }
+        }
+        guard coordinates.count > 0 else { throw CSVError.empty(file: reader.file) }
+        self.coordinates = coordinates
+        self.skippedRows = skipped
+        self.firstSkipped = firstSkipped
+    }
+
+    /// Reads `url`; errors name it as `name` (default: its path).
+    public init(contentsOf url: URL, name: String? = nil, skipInvalid: Bool = false) throws {
+        try self.init(reading: CSVReader(contentsOf: url, name: name), skipInvalid: skipInvalid)
     }
 }
