@@ -94,3 +94,18 @@ private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+/// Runs `body` over 0..<count split into contiguous chunks, in parallel when there is enough
+/// work: `minimumChunk` items (rows, elements) is the smallest chunk worth a Dispatch hop.
+/// Chunks are disjoint, so workers writing only their own items need no locks.
+func parallelChunks(_ count: Int, minimumChunk: Int, threads: Int = Engine.threadCount,
+                    _ body: (Range<Int>) -> Void) {
+    let chunks = min(max(1, count / max(minimumChunk, 1)), 4 * max(threads, 1))
+    if chunks <= 1 || threads <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    parallelFor(tasks: chunks, threads: threads) { _, chunk in
+        body(chunk * count / chunks ..< (chunk + 1) * count / chunks)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+// MARK: - Multi-head scaled dot-product attention (timm `Attention`, without its projections)
+
+/// Per batch item b and head h, with Q, K, V read in place from the fused qkv projection:
+/// S = Q·Kᵀ/√D, P = softmax(S) (rows), O = P·V.
+///
+/// - qkv: [B, N, 3C], as timm's `qkv(x)` before its reshape: q, k, v at columns [0, C),
+///   [C, 2C), [2C, 3C); head h at columns h·D..<(h+1)·D of each (C = H·D).
+/// - out: [B, N, C], head h written to columns h·D..<(h+1)·D: timm's
+///   `(attn @ v).transpose(1, 2).reshape(B, N, C)`, ready for `proj`.
+/// - probabilities: [B, H, N, N], saved P for backward.
+/// Parallel over the B·H (batch, head) items, each item's GEMMs on one worker.
+public func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                             probabilities: UnsafeMutablePointer<Float>,
+                             batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
+    let c = h * d, scale = 1 / Float(d).squareRoot()
+    let qkvs = SharedPointer(qkv), outs = SharedPointer(out), ps = SharedPointer(probabilities)
+    parallelFor(tasks: b * h, threads: Engine.threadCount) { _, item in   // item writes its P block and O columns
+        let batchIndex = item / h, head = item % h
+        let q = UnsafePointer(qkvs.base + batchIndex * n * 3 * c + head * d)
+        let k = q + c, v = q + 2 * c
+        let p = ps.base + item * n * n
+        gemm(GEMMShape(m: n, n: n, k: d, transposeB: true, lda: 3 * c, ldb: 3 * c, ldc: n),
+             alpha: scale, q, k, p, threads: 1)
+        for row in 0..<n { softmaxRow(p + row * n, p + row * n, n) }
+        gemm(GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: c), p, v,
+             outs.base + batchIndex * n * c + head * d, threads: 1)
+    }
+}
+
+/// dV += Pᵀ·dO,  dS = P ⊙ (dO·Vᵀ - rowsum(P ⊙ dO·Vᵀ)),  dQ += dS·K/√D,  dK += dSᵀ·Q/√D.
+/// Reads the forward's qkv and P; accumulates into dqkv ([B, N, 3C], laid out as qkv).
+/// dOut: [B, N, C]. Scratch: one N×N block per worker, from the pool.
+public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
+                              _ dOut: UnsafePointer<Float>, _ dqkv: UnsafeMutablePointer<Float>,
+                              batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
+    let c = h * d, scale = 1 / Float(d).squareRoot()
+    let workers = max(1, min(Engine.threadCount, b * h))
+    ScratchPool.withBuffer(workers * n * n) { scratch in
+        let qkvs = SharedPointer(qkv), ps = SharedPointer(probabilities), dOuts = SharedPointer(dOut)
+        let dqkvs = SharedPointer(dqkv), scratchShared = SharedPointer(scratch)
+        // Item (b, h) writes only head h's columns of dqkv in batch b; worker w owns scratch block w.
+        parallelFor(tasks: b * h, threads: workers) { worker, item in
+            let batchIndex = item / h, head = item % h
+            let offset = batchIndex * n * 3 * c + head * d
+            let q = UnsafePointer(qkvs.base + offset), k = q + c, v = q + 2 * c
+            let dq = dqkvs.base + offset, dk = dq + c, dv = dq + 2 * c
+            let p = UnsafePointer(ps.base + item * n * n)
+            let dO = UnsafePointer(dOuts.base + batchIndex * n * c + head * d)
+            let dS = scratchShared.base + worker * n * n
+            gemm(GEMMShape(m: n, n: n, k: d, transposeB: true, lda: c, ldb: 3 * c, ldc: n), dO, v, dS, threads: 1)
+            gemm(GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: c, ldc: 3 * c), p, dO,
+                 beta: 1, dv, threads: 1)
+            for row in 0..<n {                                     // dP → dS in place
+                let pRow = p + row * n, dRow = dS + row * n
+                var dot: Float = 0
+                for j in 0..<n { dot += pRow[j] * dRow[j] }
+                for j in 0..<n { dRow[j] = pRow[j] * (dRow[j] - dot) }
+            }
+            gemm(GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: 3 * c), alpha: scale, dS, k,
+                 beta: 1, dq, threads: 1)
+            gemm(GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: 3 * c, ldc: 3 * c), alpha: scale, dS, q,
+                 beta: 1, dk, threads: 1)
+        }
+    }
+}

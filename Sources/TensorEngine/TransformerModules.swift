@@ -1,0 +1,224 @@
+// MARK: - The pieces of a timm VisionTransformer, as modules (see Module.swift for the contract)
+
+/// timm `Attention`: qkv projection, multi-head scaled dot-product attention, output projection.
+/// Parameters `NAME.qkv.weight` [3C, C], `NAME.qkv.bias` [3C], `NAME.proj.weight` [C, C],
+/// `NAME.proj.bias` [C]. Input and output [B, N, C].
+public final class MultiHeadAttention: Module {
+    public let qkv: Linear, proj: Linear
+    public let channels: Int, heads: Int
+    private var attended: Tensor?, probabilities: Tensor?
+    private var dAttended: Tensor?, dQKV: Tensor?
+    private var shape: (b: Int, n: Int) = (0, 0)
+
+    public init(channels: Int, heads: Int, name: String) {
+        precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")
+        self.channels = channels
+        self.heads = heads
+        qkv = Linear(inFeatures: channels, outFeatures: 3 * channels, name: qualified(name, "qkv"))
+        proj = Linear(inFeatures: channels, outFeatures: channels, name: qualified(name, "proj"))
+    }
+
+    public var parameters: [Parameter] { qkv.parameters + proj.parameters }
+
+    /// x: [B, N, C] → [B, N, C]. Saves the attention probabilities [B, H, N, N].
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")
+        let b = x.shape[0], n = x.shape[1]
+        shape = (b, n)
+        let fused = qkv.forward(x)
+        let out = reuse(&attended, [b, n, channels])
+        let p = reuse(&probabilities, [b, heads, n, n])
+        attentionForward(fused.data, out.data, probabilities: p.data, batch: b, tokens: n, heads: heads,
+                         headSize: channels / heads)
+        return proj.forward(out)
+    }
+
+    public func backward(_ dy: Tensor, into dx: Tensor?) {
+        let (b, n) = shape
+        let dOut = reuse(&dAttended, [b, n, channels])
+        dOut.fill(0)
+        proj.backward(dy, into: dOut)
+        let dFused = reuse(&dQKV, [b, n, 3 * channels])
+        dFused.fill(0)
+        attentionBackward(qkv.output!.data, probabilities: probabilities!.data, dOut.data, dFused.data,
+                          batch: b, tokens: n, heads: heads, headSize: channels / heads)
+        qkv.backward(dFused, into: dx)
+    }
+}
+
+/// timm `Mlp`: fc1, GELU, fc2. Parameters `NAME.fc1.*` [hidden, C], `NAME.fc2.*` [C, hidden].
+public final class MLP: Module {
+    public let fc1: Linear, fc2: Linear
+    public let activation = GELU()
+    private var dActivated: Tensor?, dHidden: Tensor?
+
+    public init(channels: Int, hidden: Int, name: String) {
+        fc1 = Linear(inFeatures: channels, outFeatures: hidden, name: qualified(name, "fc1"))
+        fc2 = Linear(inFeatures: hidden, outFeatures: channels, name: qualified(name, "fc2"))
+    }
+
+    public var parameters: [Parameter] { fc1.parameters + fc2.parameters }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        fc2.forward(activation.forward(fc1.forward(x)))
+    }
+
+    public func backward(_ dy: Tensor, into dx: Tensor?) {
+        let hiddenShape = Array(dy.shape.dropLast()) + [fc1.outFeatures]
+        let dA = reuse(&dActivated, hiddenShape), dH = reuse(&dHidden, hiddenShape)
+        dA.fill(0)
+        fc2.backward(dy, into: dA)
+        dH.fill(0)
+        activation.backward(dA, into: dH)
+        fc1.backward(dH, into: dx)
+    }
+}
+
+/// timm `Block` (pre-norm): x = x + attn(norm1(x)); x = x + mlp(norm2(x)). No dropout or drop
+/// path (timm's defaults for ViT-B fine-tuning are 0). Parameters under `NAME.norm1`, `NAME.attn`,
+/// `NAME.norm2`, `NAME.mlp`.
+public final class TransformerBlock: Module {
+    public let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, mlp: MLP
+    private var afterAttention: Tensor?, output: Tensor?
+    private var dMiddle: Tensor?, dNormalized: Tensor?
+
+    public init(channels: Int, heads: Int, mlpRatio: Double = 4, eps: Float = 1e-6, name: String) {
+        norm1 = LayerNorm(channels: channels, eps: eps, name: qualified(name, "norm1"))
+        attention = MultiHeadAttention(channels: channels, heads: heads, name: qualified(name, "attn"))
+        norm2 = LayerNorm(channels: channels, eps: eps, name: qualified(name, "norm2"))
+        mlp = MLP(channels: channels, hidden: Int(Double(channels) * mlpRatio), name: qualified(name, "mlp"))
+    }
+
+    public var parameters: [Parameter] { norm1.parameters + attention.parameters + norm2.parameters + mlp.parameters }
+
+    /// x: [B, N, C] → [B, N, C] (the block's own buffer; the caller may edit it, e.g. MFF).
+    public func forward(_ x: Tensor) -> Tensor {
+        let middle = reuse(&afterAttention, x.shape)
+        addForward(x.data, attention.forward(norm1.forward(x)).data, middle.data, count: x.count)
+        let y = reuse(&output, x.shape)
+        addForward(middle.data, mlp.forward(norm2.forward(middle)).data, y.data, count: x.count)
+        return y
+    }
+
+    public func backward(_ dy: Tensor, into dx: Tensor?) {
+        let dMid = reuse(&dMiddle, dy.shape), dNorm = reuse(&dNormalized, dy.shape)
+        dMid.assign(dy)                                       // residual path of the second add
+        dNorm.fill(0)
+        mlp.backward(dy, into: dNorm)
+        norm2.backward(dNorm, into: dMid)
+        if let dx { accumulate(dMid.data, into: dx.data, count: dx.count) }   // residual of the first add
+        dNorm.fill(0)
+        attention.backward(dMid, into: dNorm)
+        norm1.backward(dNorm, into: dx)
+    }
+}
+
+/// timm `PatchEmbed`: Conv2d(Cin, C, kernel = stride = P) as im2col + GEMM, flattened to tokens.
+/// Parameters `NAME.proj.weight` [C, Cin, P, P] and `NAME.proj.bias` [C].
+/// Input [B, Cin, H, W] (NCHW, normalized), output [B, (H/P)·(W/P), C].
+public final class PatchEmbed: Module {
+    public let weight: Parameter, bias: Parameter
+    public let inChannels: Int, channels: Int, patch: Int
+    private var input: Tensor?, columns: Tensor?, output: Tensor?, dColumns: Tensor?
+
+    public init(inChannels: Int = 3, channels: Int, patch: Int, name: String) {
+        self.inChannels = inChannels
+        self.channels = channels
+        self.patch = patch
+        weight = Parameter(name: qualified(name, "proj.weight"), shape: [channels, inChannels, patch, patch])
+        bias = Parameter(name: qualified(name, "proj.bias"), shape: [channels])
+    }
+
+    public var parameters: [Parameter] { [weight, bias] }
+
+    public func forward(_ image: Tensor) -> Tensor {
+        precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0
+                     && image.shape[3] % patch == 0,
+                     "\(weight.name): image \(image.shape), expected [B, \(inChannels), H, W] with H, W multiples of \(patch)")
+        let b = image.shape[0], h = image.shape[2], w = image.shape[3]
+        let patches = (h / patch) * (w / patch), rowLength = inChannels * patch * patch
+        let cols = reuse(&columns, [b * patches, rowLength])
+        patchColumnsForward(image.data, cols.data, batch: b, channels: inChannels, height: h, width: w, patch: patch)
+        let y = reuse(&output, [b, patches, channels])
+        linearForward(cols.data, weight.value.data, bias.value.data, y.data, rows: b * patches,
+                      inFeatures: rowLength, outFeatures: channels)
+        input = image
+        return y
+    }
+
+    /// dx: the image gradient (usually nil: pixels need none).
+    public func backward(_ dy: Tensor, into dx: Tensor?) {
+        guard let image = input, let cols = columns else { preconditionFailure("\(weight.name): backward before forward") }
+        let b = image.shape[0], h = image.shape[2], w = image.shape[3]
+        let rows = cols.shape[0], rowLength = cols.shape[1]
+        var dCols: Tensor?
+        if dx != nil {
+            dCols = reuse(&dColumns, cols.shape)
+            dCols!.fill(0)
+        }
+        linearBackward(cols.data, weight.value.data, dy.data, dCols?.data, weight.gradient.data, bias.gradient.data,
+                       rows: rows, inFeatures: rowLength, outFeatures: channels)
+        if let dx, let dCols {
+            patchColumnsBackward(dCols.data, dx.data, batch: b, channels: inChannels, height: h, width: w, patch: patch)
+        }
+    }
+}
+
+/// timm's `cls_token` [1, 1, C] and `pos_embed` [1, Np + 1, C]: prepends the CLS token to the
+/// patch tokens and adds the position embedding (timm `_pos_embed`, no registers).
+public final class ClassTokenEmbedding: Module {
+    public let classToken: Parameter, positionEmbedding: Parameter
+    public let channels: Int, patchCount: Int
+    private var output: Tensor?
+
+    public init(channels: Int, patchCount: Int, classTokenName: String = "cls_token",
+                positionEmbeddingName: String = "pos_embed") {
+        self.channels = channels
+        self.patchCount = patchCount
+        classToken = Parameter(name: classTokenName, shape: [1, 1, channels])
+        positionEmbedding = Parameter(name: positionEmbeddingName, shape: [1, patchCount + 1, channels])
+    }
+
+    public var parameters: [Parameter] { [classToken, positionEmbedding] }
+
+    /// patches [B, Np, C] → tokens [B, Np + 1, C].
+    public func forward(_ patches: Tensor) -> Tensor {
+        requireSame(Array(patches.shape.dropFirst()), [patchCount, channels], "\(positionEmbedding.name) input")
+        let b = patches.shape[0]
+        let y = reuse(&output, [b, patchCount + 1, channels])
+        classTokenForward(patches.data, cls: classToken.value.data, position: positionEmbedding.value.data, y.data,
+                          batch: b, patchCount: patchCount, channels: channels)
+        return y
+    }
+
+    public func backward(_ dy: Tensor, into dx: Tensor?) {
+        classTokenBackward(dy.data, dPatches: dx?.data, dCls: classToken.gradient.data,
+                           dPosition: positionEmbedding.gradient.data, batch: dy.shape[0], patchCount: patchCount,
+                           channels: channels)
+    }
+}
+
+/// Cross-entropy on logits with its saved softmax (see `crossEntropyForward`).
+public final class CrossEntropyLoss {
+    private var probabilities: Tensor?
+    private var target: CrossEntropyTarget?
+
+    public init() {}
+
+    /// logits [B, K] → mean loss.
+    public func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
+        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")
+        let p = reuse(&probabilities, logits.shape)
+        self.target = target
+        return crossEntropyForward(logits.data, target: target, probabilities: p.data,
+                                   batch: logits.shape[0], classes: logits.shape[1])
+    }
+
+    /// dLogits += scale·dL/dlogits.
+    public func backward(scale: Float = 1, into dLogits: Tensor) {
+        guard let p = probabilities, let target else { preconditionFailure("cross-entropy: backward before forward") }
+        requireSame(dLogits.shape, p.shape, "cross-entropy dLogits")
+        crossEntropyBackward(probabilities: p.data, target: target, dLogits.data, batch: p.shape[0],
+                             classes: p.shape[1], scale: scale)
+    }
+}
