@@ -1,0 +1,169 @@
+import Foundation
+import GeoCells
+import TensorEngine
+
+/// The three geo-cell partitions a model classifies into (coarse, middle, fine; DESIGN.md).
+public struct GeoPartitions: Equatable, Sendable {
+    public var coarse: Partition
+    public var middle: Partition
+    public var fine: Partition
+
+    public init(coarse: Partition, middle: Partition, fine: Partition) {
+        self.coarse = coarse; self.middle = middle; self.fine = fine
+    }
+
+    /// The head sizes they give.
+    public var headSizes: HeadSizes { HeadSizes(coarse: coarse.count, middle: middle.count, fine: fine.count) }
+
+    func partition(_ head: HeadName) -> Partition? {
+        switch head {
+        case .coarse: coarse
+        case .middle: middle
+        case .fine: fine
+        case .scene: nil
+        }
+    }
+}
+
+/// How `predict` turns a photo into the model's input: resize the short side, center-crop to
+/// the model's image size (TenCrop optional), normalize with ImageNet statistics. Stored in the
+/// model file so that a prediction matches the training's validation transform.
+public struct Preprocessing: Codable, Equatable, Sendable {
+    /// Short side after resizing, pixels (the paper: 256 for 224 crops).
+    public var resizeShortSide: Int
+
+    enum CodingKeys: String, CodingKey { case resizeShortSide = "resize_short_side" }
+
+    public init(resizeShortSide: Int) { self.resizeShortSide = resizeShortSide }
+
+    /// 256/224 of the crop, as the paper's Resize(256) + crop 224.
+    public init(imageSize: Int) { resizeShortSide = (imageSize * 256 + 112) / 224 }
+}
+
+// MARK: - The model file
+
+/// A model file (DESIGN.md "Contracts"): one safetensors file with every parameter as F32 under
+/// its twin name, and `__metadata__` holding
+/// - `format`: `translocator-model/1`;
+/// - `config`: the `"model"` object (ModelConfig, snake_case);
+/// - `partitions`: `{"coarse": {"tokens": [...], "latitudes": [...], "longitudes": [...],
+///   "images": [...]}, "middle": ..., "fine": ...}`, index = class label, coordinates the
+///   cell's mean in degrees;
+/// - `preprocessing`: `{"resize_short_side": n}`.
+/// Checkpoints add tensors and metadata keys of their own; loading a model ignores them.
+public struct ModelFile {
+    public static let format = "translocator-model/1"
+
+    public let model: TransLocatorModel
+    public let partitions: GeoPartitions
+    public let preprocessing: Preprocessing
+    /// Every `__metadata__` entry, ours included (checkpoints keep their own keys here).
+    public let metadata: [String: String]
+
+    public init(model: TransLocatorModel, partitions: GeoPartitions, preprocessing: Preprocessing? = nil,
+                metadata: [String: String] = [:]) {
+        precondition(partitions.headSizes == model.headSizes,
+                     "ModelFile: partitions \(partitions.headSizes) for a model with heads \(model.headSizes)")
+        self.model = model
+        self.partitions = partitions
+        self.preprocessing = preprocessing ?? Preprocessing(imageSize: model.config.imageSize)
+        self.metadata = metadata
+    }
+
+    /// Writes the model file; `extraTensors` (a checkpoint's optimizer state) follow the parameters.
+    /// - Throws: `WeightFileError.unwritable`.
+    public func write(to url: URL, extraTensors: [(name: String, tensor: Tensor)] = []) throws {
+        var metadata = self.metadata
+        metadata["format"] = Self.format
+        metadata["config"] = model.config.jsonString
+        metadata["partitions"] = Self.encode(partitions)
+        metadata["preprocessing"] = String(decoding: try JSONEncoder().encode(preprocessing), as: UTF8.self)
+        let tensors = model.parameters.map { (name: $0.name, tensor: $0.value) } + extraTensors
+        try WeightFile.write(tensors, metadata: metadata, to: url)
+    }
+
+    /// Reads a model file written by `write` (or the twin's exporter).
+    /// - Throws: `WeightFileError` naming the file: not safetensors, no translocator metadata, a
+    ///   config or partition that does not parse, weights that do not fit the config (every
+    ///   missing and misshaped parameter at once).
+    public init(contentsOf url: URL) throws {
+        let file = try WeightFile(contentsOf: url)
+        let path = file.path
+        guard let configText = file.metadata["config"], let partitionText = file.metadata["partitions"] else {
+            throw WeightFileError.missingMetadata(file: path, key: file.metadata["config"] == nil ? "config" : "partitions",
+                                                  reason: "absent: not a translocator model file (make one with 'translocator train')")
+        }
+        let config: ModelConfig
+        do { config = try ModelConfig(configJSON: Data(configText.utf8), file: path + " __metadata__.config") } catch {
+            throw WeightFileError.missingMetadata(file: path, key: "config", reason: "\(error)")
+        }
+        let partitions = try Self.decodePartitions(partitionText, file: path)
+        let model: TransLocatorModel
+        do { model = try TransLocatorModel(config: config, headSizes: partitions.headSizes) } catch {
+            throw WeightFileError.missingMetadata(file: path, key: "config", reason: "\(error)")
+        }
+        var missing: [String] = [], misshaped: [String] = []
+        for parameter in model.parameters {
+            guard let entry = file.entries[parameter.name] else { missing.append(parameter.name); continue }
+            if entry.shape != parameter.shape { misshaped.append("\(parameter.name) \(entry.shape) (expected \(parameter.shape))") }
+        }
+        guard missing.isEmpty, misshaped.isEmpty else {
+            throw WeightFileError.mismatchedKeys(file: path, missing: missing, unexpected: [], misshaped: misshaped)
+        }
+        for parameter in model.parameters { parameter.value.assign(try file.tensor(parameter.name)) }
+        var preprocessing = Preprocessing(imageSize: config.imageSize)
+        if let text = file.metadata["preprocessing"] {
+            guard let decoded = try? JSONDecoder().decode(Preprocessing.self, from: Data(text.utf8)), decoded.resizeShortSide > 0 else {
+                throw WeightFileError.missingMetadata(file: path, key: "preprocessing", reason: "expected {\"resize_short_side\": n}")
+            }
+            preprocessing = decoded
+        }
+        self.init(model: model, partitions: partitions, preprocessing: preprocessing, metadata: file.metadata)
+    }
+
+    // MARK: Partitions as JSON
+
+    struct PartitionColumns: Codable {
+        var tokens: [String]
+        var latitudes: [Double]
+        var longitudes: [Double]
+        var images: [Int]
+    }
+
+    static func encode(_ partitions: GeoPartitions) -> String {
+        var object: [String: PartitionColumns] = [:]
+        for (name, partition) in [("coarse", partitions.coarse), ("middle", partitions.middle), ("fine", partitions.fine)] {
+            object[name] = PartitionColumns(tokens: partition.cells.map(\.cell.token), latitudes: partition.cells.map(\.latitudeMean),
+                                            longitudes: partition.cells.map(\.longitudeMean), images: partition.cells.map(\.imageCount))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Strings, finite doubles and integers always encode.
+        return (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func decodePartitions(_ text: String, file: String) throws -> GeoPartitions {
+        func fail(_ reason: String) -> WeightFileError { .missingMetadata(file: file, key: "partitions", reason: reason) }
+        guard let object = try? JSONDecoder().decode([String: PartitionColumns].self, from: Data(text.utf8)) else {
+            throw fail("expected {\"coarse\"|\"middle\"|\"fine\": {\"tokens\", \"latitudes\", \"longitudes\", \"images\"}}")
+        }
+        func partition(_ name: String) throws -> Partition {
+            guard let columns = object[name] else { throw fail("no \(name) partition") }
+            let n = columns.tokens.count
+            guard columns.latitudes.count == n, columns.longitudes.count == n, columns.images.count == n, n > 0 else {
+                throw fail("\(name): columns of different lengths or empty")
+            }
+            var cells: [PartitionCell] = []
+            for k in 0..<n {
+                guard let cell = try? S2CellID(token: columns.tokens[k]) else { throw fail("\(name)[\(k)]: token '\(columns.tokens[k])' is not an S2 cell") }
+                guard (-90...90).contains(columns.latitudes[k]), (-180...180).contains(columns.longitudes[k]) else {
+                    throw fail("\(name)[\(k)]: mean (\(columns.latitudes[k]), \(columns.longitudes[k])) is not in degrees")
+                }
+                cells.append(PartitionCell(classLabel: k, cell: cell, imageCount: columns.images[k],
+                                           latitudeMean: columns.latitudes[k], longitudeMean: columns.longitudes[k]))
+            }
+            do { return try Partition(cells: cells) } catch { throw fail("\(name): \(error)") }
+        }
+        return GeoPartitions(coarse: try partition("coarse"), middle: try partition("middle"), fine: try partition("fine"))
+    }
+}
