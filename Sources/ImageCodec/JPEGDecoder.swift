@@ -66,6 +66,9 @@ struct JPEGStreamDecoder {
     var adobeTransform: Int?
     var exif: EXIFMetadata?
     var frame: JPEGFrame?
+    var renderer: JPEGRenderer?
+    /// The first scan held every component of a sequential frame: it was rendered as decoded.
+    var streamed = false
     var scansDecoded = 0
 
     init(base: UnsafePointer<UInt8>, count: Int, options: JPEGDecoder.Options) {
@@ -86,11 +89,11 @@ struct JPEGStreamDecoder {
             case 0xD8:
                 throw ImageCodecError.corrupt(offset: markerOffset, reason: "second SOI marker")
             case 0xD9:
-                guard let frame, scansDecoded > 0 else {
+                guard let frame, let renderer, scansDecoded > 0 else {
                     throw ImageCodecError.corrupt(offset: markerOffset, reason: "EOI before any scan")
                 }
-                let image = try JPEGOutput.render(frame: frame, colorSpace: colorSpace(frame), scale: options.scale)
-                return (image, exif)
+                if !streamed { renderer.idctAll(frame) }
+                return (renderer.convert(colorSpace(frame)), exif)
             case 0xD0...0xD7, 0x01:
                 continue                                           // stray RSTn / TEM: no length
             default:
@@ -296,6 +299,13 @@ struct JPEGStreamDecoder {
                 }
                 component.quantization = table
             }
+            renderer = try JPEGRenderer(frame: frame, scale: options.scale)
+            streamed = !frame.progressive && n == frame.components.count
+            frame.allocateCoefficients(streaming: streamed)
+        } else if streamed {
+            // libjpeg, in single-scan mode, never reads a later scan's data either.
+            position = try skipEntropyData(from: position)
+            return
         }
         let scan = JPEGScan(components: scanComponents, spectralStart: spectralStart, spectralEnd: spectralEnd,
                             successiveHigh: high, successiveLow: low, restartInterval: restartInterval)
@@ -333,91 +343,96 @@ struct JPEGStreamDecoder {
         }
     }
 
+    /// The offset of the first marker after entropy-coded data that starts at `start` (RSTn
+    /// markers and stuffed bytes are part of the data).
+    func skipEntropyData(from start: Int) throws -> Int {
+        var p = start
+        while p + 1 < count {
+            if base[p] == 0xFF && base[p + 1] != 0 && base[p + 1] != 0xFF && !(0xD0...0xD7).contains(base[p + 1]) { return p }
+            p += 1
+        }
+        throw ImageCodecError.truncated(offset: count, expected: "entropy-coded data (EOI missing)")
+    }
+
     func checkNotTruncated(_ reader: JPEGBitReader) throws {
         if reader.reachedEnd { throw ImageCodecError.truncated(offset: count, expected: "entropy-coded data (EOI missing)") }
     }
 
-    /// Sequential (baseline or extended) Huffman scan: every block's DC and AC at once.
+    /// Sequential (baseline or extended) Huffman scan: every block's DC and AC at once. When
+    /// streaming, each MCU row goes through the IDCT as soon as it is decoded.
     mutating func decodeBaselineScan(_ scan: JPEGScan, frame: JPEGFrame, reader: inout JPEGBitReader) throws {
-        for component in scan.components {
-            guard component.dcTable != nil, component.acTable != nil else {
-                throw ImageCodecError.corrupt(offset: reader.position, reason: "scan uses an undefined Huffman table")
-            }
-            component.dcPredictor = 0
+        guard let renderer else { preconditionFailure("renderer is made at the first scan") }
+        for component in scan.components where component.dcTable == nil || component.acTable == nil {
+            throw ImageCodecError.corrupt(offset: reader.position, reason: "scan uses an undefined Huffman table \(component.id)")
         }
-        let natural = jpegNaturalOrder
-        try natural.withUnsafeBufferPointer { naturalBuffer in
-            let order = naturalBuffer.baseAddress!
-            var mcusLeftInInterval = scan.restartInterval
-            if scan.components.count == 1 {
-                let component = scan.components[0]
-                let dc = component.dcTable!, ac = component.acTable!
-                for row in 0..<component.heightInBlocks {
-                    for column in 0..<component.widthInBlocks {
-                        if scan.restartInterval > 0 {
-                            if mcusLeftInInterval == 0 { try restart(&reader); mcusLeftInInterval = scan.restartInterval }
-                            mcusLeftInInterval -= 1
-                        }
-                        guard decodeBlock(component.block(row: row, column: column), dc: dc, ac: ac,
-                                          predictor: &component.dcPredictor, order: order, reader: &reader) else {
-                            throw ImageCodecError.corrupt(offset: reader.position, reason: "invalid Huffman code")
-                        }
-                    }
-                    try checkNotTruncated(reader)
+        let interleaved = scan.components.count > 1
+        let rows = interleaved ? frame.mcusPerColumn : scan.components[0].heightInBlocks
+        let columns = interleaved ? frame.mcusPerLine : scan.components[0].widthInBlocks
+        let predictors = UnsafeMutablePointer<Int32>.allocate(capacity: 4)
+        predictors.initialize(repeating: 0, count: 4)
+        defer { predictors.deallocate() }
+        var plans: [JPEGBlockPlan] = []
+        for (index, component) in scan.components.enumerated() {
+            let h = interleaved ? component.horizontalSampling : 1, v = interleaved ? component.verticalSampling : 1
+            for by in 0..<v {
+                for bx in 0..<h {
+                    plans.append(JPEGBlockPlan(base: component.coefficients! + (by * component.blocksPerLine + bx) * 64,
+                                               columnStride: h * 64, dc: JPEGHuffmanPointers(component.dcTable!),
+                                               ac: JPEGHuffmanPointers(component.acTable!), predictor: index))
                 }
-            } else {
-                for mcuRow in 0..<frame.mcusPerColumn {
-                    for mcuColumn in 0..<frame.mcusPerLine {
-                        if scan.restartInterval > 0 {
-                            if mcusLeftInInterval == 0 { try restart(&reader); mcusLeftInInterval = scan.restartInterval }
-                            mcusLeftInInterval -= 1
-                        }
+            }
+        }
+        let rowBases = plans.map(\.base)
+        let componentIndex = scan.components.map { c in frame.components.firstIndex { $0 === c }! }
+        var mcusLeftInInterval = scan.restartInterval
+        try jpegNaturalOrder.withUnsafeBufferPointer { order in
+            try plans.withUnsafeMutableBufferPointer { plan in
+                for row in 0..<rows {
+                    if !streamed {
+                        // Point the plan at this row's blocks in the full grid.
+                        var i = 0
                         for component in scan.components {
-                            let h = component.horizontalSampling, v = component.verticalSampling
-                            let dc = component.dcTable.unsafelyUnwrapped, ac = component.acTable.unsafelyUnwrapped
-                            for by in 0..<v {
-                                for bx in 0..<h {
-                                    let block = component.block(row: mcuRow * v + by, column: mcuColumn * h + bx)
-                                    guard decodeBlock(block, dc: dc, ac: ac, predictor: &component.dcPredictor,
-                                                      order: order, reader: &reader) else {
-                                        throw ImageCodecError.corrupt(offset: reader.position, reason: "invalid Huffman code")
-                                    }
-                                }
+                            let h = interleaved ? component.horizontalSampling : 1, v = interleaved ? component.verticalSampling : 1
+                            for _ in 0..<(h * v) {
+                                plan[i].base = rowBases[i] + row * v * component.blocksPerLine * 64
+                                i += 1
                             }
                         }
                     }
+                    var column = 0
+                    while column < columns {
+                        var n = columns - column
+                        if scan.restartInterval > 0 {
+                            if mcusLeftInInterval == 0 {
+                                try restart(&reader)
+                                mcusLeftInInterval = scan.restartInterval
+                                predictors.update(repeating: 0, count: 4)
+                            }
+                            n = min(n, mcusLeftInInterval)
+                            mcusLeftInInterval -= n
+                        }
+                        guard jpegDecodeSequentialMCUs(mcuCount: n, firstColumn: column, plan: plan.baseAddress!,
+                                                       blocksPerMCU: plan.count, predictors: predictors,
+                                                       order: order.baseAddress!, reader: &reader) else {
+                            throw ImageCodecError.corrupt(offset: reader.position, reason: "invalid Huffman code")
+                        }
+                        column += n
+                    }
                     try checkNotTruncated(reader)
+                    if streamed {
+                        for (index, component) in scan.components.enumerated() {
+                            let v = interleaved ? component.verticalSampling : 1
+                            for by in 0..<v where row * v + by < component.heightInBlocks {
+                                let blocks = component.coefficients! + by * component.blocksPerLine * 64
+                                renderer.idctRow(component: componentIndex[index], blockRow: row * v + by,
+                                                 blocks: blocks, count: component.widthInBlocks)
+                            }
+                            component.coefficients!.update(repeating: 0, count: v * component.blocksPerLine * 64)
+                        }
+                    }
                 }
             }
         }
-    }
-
-    /// One sequential block (T.81 F.2.2): DC difference, then run/size AC pairs until EOB.
-    /// Returns false on an invalid Huffman code.
-    @inline(__always)
-    func decodeBlock(_ block: UnsafeMutablePointer<Int16>, dc: JPEGHuffmanTable, ac: JPEGHuffmanTable,
-                     predictor: inout Int32, order: UnsafePointer<Int>, reader: inout JPEGBitReader) -> Bool {
-        reader.refill()
-        let t = reader.decode(dc)
-        if t < 0 { return false }
-        if t > 0 { predictor &+= Int32(truncatingIfNeeded: reader.receiveExtend(t)) }
-        block[0] = Int16(truncatingIfNeeded: predictor)
-        var k = 1
-        while k < 64 {
-            if reader.count < 32 { reader.refillSlow() }               // 16-bit code + 15-bit value
-            let rs = reader.decode(ac)
-            if rs < 0 { return false }
-            let run = rs >> 4, size = rs & 15
-            if size != 0 {
-                k += run
-                block[order[k]] = Int16(truncatingIfNeeded: reader.receiveExtend(size))
-                k += 1
-            } else {
-                if run != 15 { break }
-                k += 16
-            }
-        }
-        return true
     }
 }
 

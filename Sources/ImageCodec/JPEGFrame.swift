@@ -30,8 +30,10 @@ final class JPEGComponent {
     /// The storage grid: MCUs per row x h (and per column x v), at least `widthInBlocks`.
     var blocksPerLine = 0
     var blocksPerColumn = 0
-    /// `blocksPerLine * blocksPerColumn * 64` coefficients, zero-initialised.
+    /// `blocksPerLine * storedBlockRows * 64` coefficients, zero-initialised.
     var coefficients: UnsafeMutablePointer<Int16>?
+    /// `blocksPerColumn`, or one MCU row's worth when streaming.
+    var storedBlockRows = 0
     /// The 64 dequantization factors in natural order, copied when the first scan starts
     /// (a DQT may legally be redefined between frames, never mid-frame for our purposes).
     var quantization = [Int32](repeating: 0, count: 64)
@@ -93,14 +95,22 @@ final class JPEGFrame {
             component.heightInBlocks = (component.height + 7) / 8
             component.blocksPerLine = mcusPerLine * h
             component.blocksPerColumn = mcusPerColumn * v
-            // Bounded by the pixel limit (<= 2^27 px) times 16 blocks-per-pixel slack: no overflow,
-            // but check anyway since the limit is configurable.
             let (blocks, o1) = component.blocksPerLine.multipliedReportingOverflow(by: component.blocksPerColumn)
             let (count, o2) = blocks.multipliedReportingOverflow(by: 64)
-            if o1 || o2 { throw ImageCodecError.tooLarge(width: width, height: height, limit: limits.maxPixels) }
+            if o1 || o2 || count > Int32.max { throw ImageCodecError.tooLarge(width: width, height: height, limit: limits.maxPixels) }
+        }
+    }
+
+    /// Allocates zeroed coefficient storage: the whole grid, or with `streaming` one MCU row
+    /// (a single-scan sequential file is converted to samples row by row as it is decoded).
+    func allocateCoefficients(streaming: Bool) {
+        for component in components {
+            let rows = streaming ? (components.count == 1 ? 1 : component.verticalSampling) : component.blocksPerColumn
+            let count = component.blocksPerLine * rows * 64
             let storage = UnsafeMutablePointer<Int16>.allocate(capacity: count)
             storage.initialize(repeating: 0, count: count)
             component.coefficients = storage
+            component.storedBlockRows = rows
         }
     }
 }

@@ -16,6 +16,8 @@ final class JPEGHuffmanTable {
     let valueOffset: UnsafeMutablePointer<Int32>
     /// The symbols in code order (up to 256).
     let values: UnsafeMutablePointer<UInt8>
+    /// AC tables only: run, size and value in one lookup (see `buildFastAC`); zeros otherwise.
+    let fastAC: UnsafeMutablePointer<Int32>
 
     /// Builds the decoding tables from DHT's 16 code counts and its symbols.
     /// - Throws: `.corrupt` if the counts overrun 256 symbols or do not form a prefix code,
@@ -29,6 +31,8 @@ final class JPEGHuffmanTable {
         valueOffset.initialize(repeating: 0, count: 18)
         values = .allocate(capacity: 256)
         values.initialize(repeating: 0, count: 256)
+        fastAC = .allocate(capacity: 1 << Self.lookaheadBits)
+        fastAC.initialize(repeating: 0, count: 1 << Self.lookaheadBits)
         precondition(counts.count == 16 && symbols.count == counts.reduce(0, +) && symbols.count <= 256,
                      "DHT parser must check counts (\(counts)) against \(symbols.count) symbols")
         for (i, symbol) in symbols.enumerated() {
@@ -60,6 +64,7 @@ final class JPEGHuffmanTable {
             }
             code <<= 1
         }
+        if !isDC { buildFastAC() }
     }
 
     deinit {
@@ -67,6 +72,7 @@ final class JPEGHuffmanTable {
         maxCode16.deallocate()
         valueOffset.deallocate()
         values.deallocate()
+        fastAC.deallocate()
     }
 }
 

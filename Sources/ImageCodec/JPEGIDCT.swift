@@ -230,26 +230,27 @@ func idct4x4(_ coefficients: UnsafePointer<Int16>, _ quant: UnsafePointer<Int32>
     }
 }
 
-/// jpeg_idct_2x2: 2x2 samples from the odd low frequencies and DC.
+/// jpeg_idct_2x2: 2x2 samples from the odd low frequencies and DC (columns 2, 4, 6 unused).
 func idct2x2(_ coefficients: UnsafePointer<Int16>, _ quant: UnsafePointer<Int32>,
              _ output: UnsafeMutablePointer<UInt8>, stride: Int) {
-    var ws = [Int](repeating: 0, count: 16)                                  // 2 rows x 8 columns
-    for c in [0, 1, 3, 5, 7] {
-        func dq(_ r: Int) -> Int { Int(coefficients[r * 8 + c]) * Int(quant[r * 8 + c]) }
+    // Pass 1 on columns 0, 1, 3, 5, 7: (top, bottom) of each.
+    @inline(__always) func column(_ c: Int) -> (Int, Int) {
+        @inline(__always) func dq(_ r: Int) -> Int { Int(coefficients[r &* 8 &+ c]) &* Int(quant[r &* 8 &+ c]) }
         let tmp10 = dq(0) << 15
-        let tmp0 = dq(7) * -Int(fix_0_720959822) + dq(5) * Int(fix_0_850430095)
-            + dq(3) * -Int(fix_1_272758580) + dq(1) * Int(fix_3_624509785)
-        ws[c] = descale(tmp10 + tmp0, 13)
-        ws[8 + c] = descale(tmp10 - tmp0, 13)
+        let tmp0 = dq(7) &* -Int(fix_0_720959822) &+ dq(5) &* Int(fix_0_850430095)
+            &+ dq(3) &* -Int(fix_1_272758580) &+ dq(1) &* Int(fix_3_624509785)
+        return (descale(tmp10 &+ tmp0, 13), descale(tmp10 &- tmp0, 13))
     }
-    for r in 0..<2 {
-        let w = r * 8
-        let tmp10 = ws[w] << 15
-        let tmp0 = ws[w + 7] * -Int(fix_0_720959822) + ws[w + 5] * Int(fix_0_850430095)
-            + ws[w + 3] * -Int(fix_1_272758580) + ws[w + 1] * Int(fix_3_624509785)
-        output[r * stride] = clampSample(descale(tmp10 + tmp0, 20))
-        output[r * stride + 1] = clampSample(descale(tmp10 - tmp0, 20))
+    let w0 = column(0), w1 = column(1), w3 = column(3), w5 = column(5), w7 = column(7)
+    @inline(__always) func row(_ x0: Int, _ x1: Int, _ x3: Int, _ x5: Int, _ x7: Int, _ out: UnsafeMutablePointer<UInt8>) {
+        let tmp10 = x0 << 15
+        let tmp0 = x7 &* -Int(fix_0_720959822) &+ x5 &* Int(fix_0_850430095)
+            &+ x3 &* -Int(fix_1_272758580) &+ x1 &* Int(fix_3_624509785)
+        out[0] = clampSample(descale(tmp10 &+ tmp0, 20))
+        out[1] = clampSample(descale(tmp10 &- tmp0, 20))
     }
+    row(w0.0, w1.0, w3.0, w5.0, w7.0, output)
+    row(w0.1, w1.1, w3.1, w5.1, w7.1, output + stride)
 }
 
 /// jpeg_idct_1x1: the DC average.

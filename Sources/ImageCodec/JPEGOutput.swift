@@ -20,18 +20,25 @@ struct JPEGPlane: @unchecked Sendable {
     let samples: UnsafeMutablePointer<UInt8>
 }
 
-enum JPEGOutput {
-    /// Renders the decoded frame as RGB at 1/`scale` (1, 2, 4, 8).
-    static func render(frame: JPEGFrame, colorSpace: JPEGColorSpace, scale: Int) throws -> Image {
-        // jdmaster.c jpeg_core_output_dimensions / jpeg_calc_output_dimensions.
+/// Turns coefficients into RGB: owns the component planes, runs the IDCT into them (all at once,
+/// or block row by block row while a sequential scan is decoded), then upsamples and converts.
+final class JPEGRenderer: @unchecked Sendable {   // workers write disjoint rows of the planes
+    let outputWidth: Int
+    let outputHeight: Int
+    let planes: [JPEGPlane]
+    /// Each component's 64 dequantization factors.
+    let quantization: [UnsafeMutablePointer<Int32>]
+
+    /// Plans the output at 1/`scale` (1, 2, 4, 8) as jdmaster.c does
+    /// (jpeg_core_output_dimensions, jpeg_calc_output_dimensions) and allocates the planes.
+    /// - Throws: `.unsupported` for sampling ratios libjpeg cannot upsample (not integral).
+    init(frame: JPEGFrame, scale: Int) throws {
         let minBlockSize = 8 / scale
-        let outputWidth = (frame.width * minBlockSize + 7) / 8
-        let outputHeight = (frame.height * minBlockSize + 7) / 8
+        outputWidth = (frame.width * minBlockSize + 7) / 8
+        outputHeight = (frame.height * minBlockSize + 7) / 8
         let hmax = frame.maxHorizontalSampling, vmax = frame.maxVerticalSampling
         let fancy = minBlockSize > 1                                          // jdsample.c do_fancy
-
         var planes: [JPEGPlane] = []
-        defer { for plane in planes { plane.samples.deallocate() } }
         for component in frame.components {
             let h = component.horizontalSampling, v = component.verticalSampling
             // Chroma is scaled up through the IDCT where the ratio allows, sparing upsampling.
@@ -44,65 +51,83 @@ enum JPEGOutput {
             let height = (frame.height * v * blockSize + vmax * 8 - 1) / (vmax * 8)
             guard let upsampling = JPEGUpsampling(inH: h * blockSize / minBlockSize, inV: v * blockSize / minBlockSize,
                                                   outH: hmax, outV: vmax, fancy: fancy, componentWidth: width) else {
+                for plane in planes { plane.samples.deallocate() }
                 throw ImageCodecError.unsupported("sampling factors \(h)x\(v) against \(hmax)x\(vmax) (not an integral ratio)")
             }
             let stride = component.widthInBlocks * blockSize
             let rows = component.heightInBlocks * blockSize
-            let samples = UnsafeMutablePointer<UInt8>.allocate(capacity: stride * rows)
             planes.append(JPEGPlane(blockSize: blockSize, width: width, height: height, stride: stride, rows: rows,
-                                    upsampling: upsampling, samples: samples))
+                                    upsampling: upsampling, samples: .allocate(capacity: stride * rows)))
         }
+        self.planes = planes
+        quantization = frame.components.map { component in
+            let q = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+            for i in 0..<64 { q[i] = component.quantization[i] }
+            return q
+        }
+    }
 
-        // IDCT, in parallel over block rows (each worker writes only its rows of the plane).
-        for (component, plane) in zip(frame.components, planes) {
-            let quant = component.quantization
-            let out = SharedPointer(base: plane.samples)
+    deinit {
+        for plane in planes { plane.samples.deallocate() }
+        for q in quantization { q.deallocate() }
+    }
+
+    /// IDCT of one row of `count` blocks (64 coefficients each, consecutive) into block row
+    /// `blockRow` of component `index`'s plane.
+    @inline(__always)
+    func idctRow(component index: Int, blockRow: Int, blocks: UnsafePointer<Int16>, count: Int) {
+        let plane = planes[index], q = UnsafePointer(quantization[index])
+        let size = plane.blockSize, stride = plane.stride
+        var block = blocks
+        var target = plane.samples + blockRow * size * stride
+        switch size {
+        case 8: for _ in 0..<count { idctISlow(block, q, target, stride: stride); block += 64; target += 8 }
+        case 4: for _ in 0..<count { idct4x4(block, q, target, stride: stride); block += 64; target += 4 }
+        case 2: for _ in 0..<count { idct2x2(block, q, target, stride: stride); block += 64; target += 2 }
+        default: for _ in 0..<count { idct1x1(block, q, target, stride: stride); block += 64; target += 1 }
+        }
+    }
+
+    /// The IDCT of every block of a fully stored frame, in parallel over block rows (each
+    /// worker writes only its rows of the plane).
+    func idctAll(_ frame: JPEGFrame) {
+        for (index, component) in frame.components.enumerated() {
             let coefficients = SharedPointer(base: component.coefficients!)
             let blocksPerLine = component.blocksPerLine, widthInBlocks = component.widthInBlocks
-            let size = plane.blockSize, stride = plane.stride, heightInBlocks = component.heightInBlocks
-            let tasks = min(component.heightInBlocks, 64)
-            quant.withUnsafeBufferPointer { quantBuffer in
-                let q = SharedPointer(base: UnsafeMutablePointer(mutating: quantBuffer.baseAddress!))
-                parallelFor(tasks, work: heightInBlocks * widthInBlocks * size * size) { task in
-                    let rowsPerTask = (heightInBlocks + tasks - 1) / tasks
-                    let first = task * rowsPerTask, last = min(first + rowsPerTask, heightInBlocks)
-                    guard first < last else { return }
-                    for blockRow in first..<last {
-                        var block = coefficients.base + blockRow * blocksPerLine * 64
-                        var target = out.base + blockRow * size * stride
-                        for _ in 0..<widthInBlocks {
-                            switch size {
-                            case 8: idctISlow(block, q.base, target, stride: stride)
-                            case 4: idct4x4(block, q.base, target, stride: stride)
-                            case 2: idct2x2(block, q.base, target, stride: stride)
-                            default: idct1x1(block, q.base, target, stride: stride)
-                            }
-                            block += 64
-                            target += size
-                        }
-                    }
+            let heightInBlocks = component.heightInBlocks
+            let tasks = min(heightInBlocks, 64)
+            let size = planes[index].blockSize
+            parallelFor(tasks, work: heightInBlocks * widthInBlocks * size * size) { [self] task in
+                let rowsPerTask = (heightInBlocks + tasks - 1) / tasks
+                let first = task * rowsPerTask, last = min(first + rowsPerTask, heightInBlocks)
+                guard first < last else { return }
+                for blockRow in first..<last {
+                    idctRow(component: index, blockRow: blockRow, blocks: coefficients.base + blockRow * blocksPerLine * 64,
+                            count: widthInBlocks)
                 }
             }
         }
+    }
 
-        // Upsample and convert, in parallel over bands of output rows.
-        var pixels = [UInt8](repeating: 0, count: outputWidth * outputHeight * 3)
-        pixels.withUnsafeMutableBufferPointer { buffer in
+    /// Upsamples and converts to RGB, in parallel over bands of output rows.
+    func convert(_ colorSpace: JPEGColorSpace) -> Image {
+        let outputWidth = outputWidth, outputHeight = outputHeight, planes = planes
+        let count = outputWidth * outputHeight * 3
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             let rgb = SharedPointer(base: buffer.baseAddress!)
             let bands = min(outputHeight, 64)
-            let planesCopy = planes
             parallelFor(bands, work: outputWidth * outputHeight) { band in
                 let rowsPerBand = (outputHeight + bands - 1) / bands
                 let first = band * rowsPerBand, last = min(first + rowsPerBand, outputHeight)
                 guard first < last else { return }
                 let scratchWidth = outputWidth * 2 + 64
-                let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchWidth * planesCopy.count)
+                let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchWidth * planes.count)
                 defer { scratch.deallocate() }
                 var rows = [UnsafePointer<UInt8>](repeating: UnsafePointer(scratch), count: 4)
                 for y in first..<last {
-                    for (c, plane) in planesCopy.enumerated() {
-                        rows[c] = upsampledRow(plane, outputRow: y, outputWidth: outputWidth,
-                                               scratch: scratch + c * scratchWidth)
+                    for (c, plane) in planes.enumerated() {
+                        rows[c] = JPEGRenderer.upsampledRow(plane, outputRow: y, outputWidth: outputWidth,
+                                                            scratch: scratch + c * scratchWidth)
                     }
                     let target = rgb.base + y * outputWidth * 3
                     switch colorSpace {
@@ -115,6 +140,7 @@ enum JPEGOutput {
                     }
                 }
             }
+            initialized = count
         }
         return Image(width: outputWidth, height: outputHeight, pixels: pixels)
     }
