@@ -30,15 +30,16 @@ final class Block {
     var linears: [Linear] { [qkv, proj, fc1, fc2] }
 
     func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, cache: BlockCache) {
-        let rows = batch * config.tokenCount
-        let keep = cache.training
-        norm1.forward(x, rows: rows, cache.h1.data, xhat: keep ? cache.xhat1.data : nil, rstd: keep ? cache.rstd1.data : nil)
+        let rows = batch * config.tokenCount, c = config.embedDimension
+        // Training keeps each norm's input for backward (x itself is updated in place).
+        if cache.training { cache.input1.data.update(from: x, count: rows * c) }
+        norm1.forward(x, rows: rows, cache.h1.data, mean: cache.mean1.data, rstd: cache.rstd1.data)
         qkv.forward(cache.h1.data, rows: rows, cache.qkv.data)
-        attentionForward(qkv: cache.qkv.data, batch: batch, tokens: config.tokenCount, heads: config.headCount,
-                         headDimension: config.headDimension, probabilities: cache.probabilities.data,
-                         output: cache.attention.data)
+        attentionForward(cache.qkv.data, cache.attention.data, probabilities: cache.probabilities.data, batch: batch,
+                         tokens: config.tokenCount, heads: config.headCount, headSize: config.headDimension)
         proj.forward(cache.attention.data, rows: rows, x, accumulate: true)             // residual
-        norm2.forward(x, rows: rows, cache.h2.data, xhat: keep ? cache.xhat2.data : nil, rstd: keep ? cache.rstd2.data : nil)
+        if cache.training { cache.input2.data.update(from: x, count: rows * c) }
+        norm2.forward(x, rows: rows, cache.h2.data, mean: cache.mean2.data, rstd: cache.rstd2.data)
         fc1.forward(cache.h2.data, rows: rows, cache.hidden.data)
         geluForward(cache.hidden.data, cache.activated.data, count: rows * config.mlpDimension)
         fc2.forward(cache.activated.data, rows: rows, x, accumulate: true)              // residual
@@ -47,32 +48,36 @@ final class Block {
     /// dx: gradient of the block's output in, of its input out (in place). Parameter gradients
     /// accumulate. Reads the forward's cache.
     func backward(_ dx: UnsafeMutablePointer<Float>, batch: Int, cache: BlockCache, scratch: BackwardScratch) {
-        let rows = batch * config.tokenCount
-        fc2.backward(cache.activated.data, rows: rows, dx, dx: scratch.dHidden.data)
-        geluBackward(cache.hidden.data, scratch.dHidden.data, scratch.dHidden.data, count: rows * config.mlpDimension,
-                     accumulate: false)
+        let rows = batch * config.tokenCount, hiddenCount = rows * config.mlpDimension
+        fc2.backward(cache.activated.data, rows: rows, dx, dx: scratch.dActivated.data)
+        scratch.dHidden.fill(0)
+        geluBackward(cache.hidden.data, scratch.dActivated.data, scratch.dHidden.data, count: hiddenCount)
         fc1.backward(cache.h2.data, rows: rows, scratch.dHidden.data, dx: scratch.dNormed.data)
-        norm2.backward(xhat: cache.xhat2.data, rstd: cache.rstd2.data, rows: rows, scratch.dNormed.data, dx)
+        norm2.backward(cache.input2.data, mean: cache.mean2.data, rstd: cache.rstd2.data, rows: rows,
+                       scratch.dNormed.data, dx)
         proj.backward(cache.attention.data, rows: rows, dx, dx: scratch.dAttention.data)
-        attentionBackward(qkv: cache.qkv.data, probabilities: cache.probabilities.data, batch: batch,
-                          tokens: config.tokenCount, heads: config.headCount, headDimension: config.headDimension,
-                          dOutput: scratch.dAttention.data, dqkv: scratch.dqkv.data, scratch: scratch.dScores.data)
+        scratch.dqkv.fill(0)
+        attentionBackward(cache.qkv.data, probabilities: cache.probabilities.data, scratch.dAttention.data,
+                          scratch.dqkv.data, batch: batch, tokens: config.tokenCount, heads: config.headCount,
+                          headSize: config.headDimension)
         qkv.backward(cache.h1.data, rows: rows, scratch.dqkv.data, dx: scratch.dNormed.data)
-        norm1.backward(xhat: cache.xhat1.data, rstd: cache.rstd1.data, rows: rows, scratch.dNormed.data, dx)
+        norm1.backward(cache.input1.data, mean: cache.mean1.data, rstd: cache.rstd1.data, rows: rows,
+                       scratch.dNormed.data, dx)
     }
 }
 
 /// What one block's forward keeps (training) or uses as scratch (inference).
 final class BlockCache {
     let training: Bool
-    let xhat1, rstd1, h1, qkv, probabilities, attention, xhat2, rstd2, h2, hidden, activated: Tensor
+    let input1, mean1, rstd1, h1, qkv, probabilities, attention, input2, mean2, rstd2, h2, hidden, activated: Tensor
 
     init(config: ViTConfig, batch: Int, training: Bool) {
         self.training = training
         let rows = batch * config.tokenCount, c = config.embedDimension, n = config.tokenCount
-        let keep = { (shape: [Int]) in Tensor(zeros: training ? shape : [0]) }
-        xhat1 = keep([rows, c]); rstd1 = keep([rows])
-        xhat2 = keep([rows, c]); rstd2 = keep([rows])
+        input1 = Tensor(zeros: training ? [rows, c] : [0])
+        input2 = Tensor(zeros: training ? [rows, c] : [0])
+        mean1 = Tensor(zeros: [rows]); rstd1 = Tensor(zeros: [rows])
+        mean2 = Tensor(zeros: [rows]); rstd2 = Tensor(zeros: [rows])
         h1 = Tensor(zeros: [rows, c])
         qkv = Tensor(zeros: [rows, 3 * c])
         probabilities = Tensor(zeros: [batch * config.headCount * n * n])
@@ -85,14 +90,14 @@ final class BlockCache {
 
 /// Gradient scratch shared by all blocks of all branches (backward runs one block at a time).
 final class BackwardScratch {
-    let dHidden, dNormed, dAttention, dqkv, dScores: Tensor
+    let dActivated, dHidden, dNormed, dAttention, dqkv: Tensor
 
     init(config: ViTConfig, batch: Int) {
-        let rows = batch * config.tokenCount, c = config.embedDimension, n = config.tokenCount
+        let rows = batch * config.tokenCount, c = config.embedDimension
+        dActivated = Tensor(zeros: [rows, config.mlpDimension])
         dHidden = Tensor(zeros: [rows, config.mlpDimension])
         dNormed = Tensor(zeros: [rows, c])
         dAttention = Tensor(zeros: [rows, c])
         dqkv = Tensor(zeros: [rows, 3 * c])
-        dScores = Tensor(zeros: [batch * config.headCount * n * n])
     }
 }

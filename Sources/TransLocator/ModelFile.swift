@@ -105,7 +105,7 @@ public struct ModelFile {
         var missing: [String] = [], misshaped: [String] = []
         for parameter in model.parameters {
             guard let entry = file.entries[parameter.name] else { missing.append(parameter.name); continue }
-            if entry.shape != parameter.shape { misshaped.append("\(parameter.name) \(entry.shape) (expected \(parameter.shape))") }
+            if entry.shape != parameter.value.shape { misshaped.append("\(parameter.name) \(entry.shape) (expected \(parameter.value.shape))") }
         }
         guard missing.isEmpty, misshaped.isEmpty else {
             throw WeightFileError.mismatchedKeys(file: path, missing: missing, unexpected: [], misshaped: misshaped)

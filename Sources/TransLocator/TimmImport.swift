@@ -45,14 +45,14 @@ extension VisionTransformer {
         for parameter in expected {
             let key = sourcePrefix + String(parameter.name.dropFirst(prefix.count))
             guard let entry = file.entries[key] else { missing.append(key); continue }
-            var fits = entry.shape == parameter.shape
+            var fits = entry.shape == parameter.value.shape
             if !fits && parameter === positionEmbedding, entry.shape.count == 3, entry.shape[0] == 1,
-               entry.shape[2] == parameter.shape[2] {
+               entry.shape[2] == parameter.value.shape[2] {
                 let tokens = entry.shape[1] - 1, side = Int(Double(tokens).squareRoot().rounded())
                 fits = tokens > 0 && side * side == tokens                  // resampled below
             }
             if fits { sources.append((parameter, key)) } else {
-                misshaped.append("\(key) \(entry.shape) (expected \(parameter.shape))")
+                misshaped.append("\(key) \(entry.shape) (expected \(parameter.value.shape))")
             }
         }
         let known = Set(expected.map { sourcePrefix + String($0.name.dropFirst(prefix.count)) })
@@ -64,7 +64,7 @@ extension VisionTransformer {
         }
         for (parameter, key) in sources {
             var value = try file.tensor(key)
-            if value.shape != parameter.shape {
+            if value.shape != parameter.value.shape {
                 value = resamplePositionEmbedding(value, toGrid: config.gridSize)
             }
             parameter.value.assign(value)

@@ -21,10 +21,10 @@ final class VisionTransformer {
         self.config = config
         self.prefix = prefix
         let c = config.embedDimension, p = config.patchSize
-        clsToken = Parameter(prefix + "cls_token", shape: [1, 1, c])
-        positionEmbedding = Parameter(prefix + "pos_embed", shape: [1, config.tokenCount, c])
-        patchWeight = Parameter(prefix + "patch_embed.proj.weight", shape: [c, 3, p, p])
-        patchBias = Parameter(prefix + "patch_embed.proj.bias", shape: [c])
+        clsToken = Parameter(name: prefix + "cls_token", shape: [1, 1, c])
+        positionEmbedding = Parameter(name: prefix + "pos_embed", shape: [1, config.tokenCount, c])
+        patchWeight = Parameter(name: prefix + "patch_embed.proj.weight", shape: [c, 3, p, p])
+        patchBias = Parameter(name: prefix + "patch_embed.proj.bias", shape: [c])
         blocks = (0..<config.depth).map { Block(prefix + "blocks.\($0)", config: config) }
         norm = LayerNorm(prefix + "norm", channels: c)
     }
@@ -114,7 +114,7 @@ final class VisionTransformer {
         for item in 0..<b {
             state.clsInput.data.advanced(by: item * c).update(from: state.x.data + item &* n &* c, count: c)
         }
-        norm.forward(state.clsInput.data, rows: b, state.cls.data, xhat: state.clsXhat.data, rstd: state.clsRstd.data)
+        norm.forward(state.clsInput.data, rows: b, state.cls.data, mean: state.clsMean.data, rstd: state.clsRstd.data)
     }
 
     /// dx = 0 except the CLS rows, which get the final norm's backward of dCLS [B, C].
@@ -122,7 +122,7 @@ final class VisionTransformer {
         let b = state.batch, c = config.embedDimension, n = config.tokenCount
         state.dx.fill(0)
         let dIn = Tensor(zeros: [b, c])
-        norm.backward(xhat: state.clsXhat.data, rstd: state.clsRstd.data, rows: b, dCLS, dIn.data)
+        norm.backward(state.clsInput.data, mean: state.clsMean.data, rstd: state.clsRstd.data, rows: b, dCLS, dIn.data)
         for item in 0..<b {
             (state.dx.data + item &* n &* c).update(from: dIn.data + item &* c, count: c)
         }
@@ -138,7 +138,7 @@ final class ViTActivations {
     let x: Tensor            // [B·N, C], the residual stream
     let caches: [BlockCache]
     let clsInput: Tensor     // [B, C]
-    let clsXhat: Tensor      // [B, C]
+    let clsMean: Tensor      // [B]
     let clsRstd: Tensor      // [B]
     let cls: Tensor          // [B, C]: CLS after the final norm
     let dx: Tensor           // [B·N, C] (training only)
@@ -151,7 +151,7 @@ final class ViTActivations {
         x = Tensor(zeros: [rows, c])
         caches = (0..<(training ? config.depth : 1)).map { _ in BlockCache(config: config, batch: batch, training: training) }
         clsInput = Tensor(zeros: [batch, c])
-        clsXhat = Tensor(zeros: [batch, c])
+        clsMean = Tensor(zeros: [batch])
         clsRstd = Tensor(zeros: [batch])
         cls = Tensor(zeros: [batch, c])
         dx = Tensor(zeros: training ? [rows, c] : [0])

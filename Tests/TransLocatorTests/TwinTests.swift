@@ -51,7 +51,7 @@ final class TwinTests: XCTestCase {
         XCTAssertEqual(Set(model.parameters.map(\.name)), fileParameters, "parameter names differ from the twin's", file: file, line: line)
         for parameter in model.parameters {
             let value = try fixture.file.tensor(parameter.name)
-            XCTAssertEqual(value.shape, parameter.shape, parameter.name, file: file, line: line)
+            XCTAssertEqual(value.shape, parameter.value.shape, parameter.name, file: file, line: line)
             parameter.value.assign(value)
         }
         let rgb = try fixture.file.tensor("input.rgb")

@@ -1,31 +1,5 @@
 import TensorEngine
 
-/// A learnable tensor and its gradient, named as timm and the model file name it
-/// (`rgb.blocks.3.attn.qkv.weight`).
-///
-/// `backward` accumulates into `gradient` (`+=`): call `TransLocatorModel.zeroGradients()`
-/// before a step, or let micro-batches add up for gradient accumulation.
-public final class Parameter: @unchecked Sendable {
-    public let name: String
-    public let value: Tensor
-    public let gradient: Tensor
-
-    init(_ name: String, shape: [Int]) {
-        self.name = name
-        value = Tensor(zeros: shape)
-        gradient = Tensor(zeros: shape)
-    }
-
-    public var shape: [Int] { value.shape }
-    public var count: Int { value.count }
-    /// Whether weight decay applies: matrices yes, biases, norms, CLS and position embedding no
-    /// (timm's `param_groups_weight_decay`: ndim <= 1 or name ending in `.bias` or listed in
-    /// `no_weight_decay()`).
-    public var decays: Bool {
-        !(shape.count <= 1 || name.hasSuffix(".bias") || name.hasSuffix("cls_token") || name.hasSuffix("pos_embed"))
-    }
-}
-
 // MARK: - Linear
 
 /// torch.nn.Linear: y = x·Wᵀ + b, weight [O, I], bias [O].
@@ -40,20 +14,22 @@ final class Linear {
     init(_ name: String, inputs: Int, outputs: Int) {
         self.inputs = inputs
         self.outputs = outputs
-        weight = Parameter(name + ".weight", shape: [outputs, inputs])
-        bias = Parameter(name + ".bias", shape: [outputs])
+        weight = Parameter(name: name + ".weight", shape: [outputs, inputs])
+        bias = Parameter(name: name + ".bias", shape: [outputs])
     }
 
     var parameters: [Parameter] { [weight, bias] }
 
-    /// y [R, O] (=, or += with `accumulate`) from x [R, I].
+    /// y [R, O] = x·Wᵀ + b from x [R, I]; with `accumulate`, y += x·Wᵀ + b (a residual add
+    /// folded into the GEMM's beta).
     func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        let shape = GEMMShape(m: rows, n: outputs, k: inputs, transposeB: true)
-        if let packed {
-            gemm(shape, x, packed: packed, beta: accumulate ? 1 : 0, y)
-        } else {
-            gemm(shape, x, weight.value.data, beta: accumulate ? 1 : 0, y)
+        guard accumulate else {
+            linearForward(x, weight.value.data, bias.value.data, y, rows: rows, inFeatures: inputs,
+                          outFeatures: outputs, packedWeight: packed)
+            return
         }
+        let shape = GEMMShape(m: rows, n: outputs, k: inputs, transposeB: true)
+        if let packed { gemm(shape, x, packed: packed, beta: 1, y) } else { gemm(shape, x, weight.value.data, beta: 1, y) }
         let b = bias.value.data
         for r in 0..<rows {
             let row = y + r &* outputs
@@ -61,12 +37,12 @@ final class Linear {
         }
     }
 
-    /// dx (= or += with `accumulateInput`) dy·W when dx is given; dW += dyᵀ·x; db += Σ dy.
+    /// dx += dy·W when dx is given (zeroed first unless `accumulateInput`); dW += dyᵀ·x; db += Σ dy.
     func backward(_ x: UnsafePointer<Float>, rows: Int, _ dy: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool = false) {
-        linearBackward(x, rows: rows, inputs: inputs, weight: weight.value.data, outputs: outputs, dy,
-                       dx: dx, accumulateInput: accumulateInput, dWeight: weight.gradient.data,
-                       dBias: bias.gradient.data)
+        if let dx, !accumulateInput { dx.update(repeating: 0, count: rows * inputs) }
+        linearBackward(x, weight.value.data, dy, dx, weight.gradient.data, bias.gradient.data, rows: rows,
+                       inFeatures: inputs, outFeatures: outputs)
     }
 
     func pack() { packed = PackedMatrix(weight: weight.value) }
@@ -83,24 +59,25 @@ final class LayerNorm {
 
     init(_ name: String, channels: Int) {
         self.channels = channels
-        weight = Parameter(name + ".weight", shape: [channels])
-        bias = Parameter(name + ".bias", shape: [channels])
+        weight = Parameter(name: name + ".weight", shape: [channels])
+        bias = Parameter(name: name + ".bias", shape: [channels])
         weight.value.fill(1)
     }
 
     var parameters: [Parameter] { [weight, bias] }
 
+    /// y [R, C] from x [R, C]; mean and rstd [R] are saved for backward.
     func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>,
-                 xhat: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?) {
-        layerNormForward(x, rows: rows, channels: channels, gamma: weight.value.data, beta: bias.value.data,
-                         epsilon: epsilon, y, xhat: xhat, rstd: rstd)
+                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        layerNormForward(x, weight.value.data, bias.value.data, y, mean: mean, rstd: rstd, rows: rows,
+                         columns: channels, eps: epsilon)
     }
 
-    /// dx += ...; parameter gradients accumulate.
-    func backward(xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, _ dy: UnsafePointer<Float>,
-                  _ dx: UnsafeMutablePointer<Float>) {
-        layerNormBackward(xhat: xhat, rstd: rstd, rows: rows, channels: channels, gamma: weight.value.data, dy, dx,
-                          dGamma: weight.gradient.data, dBeta: bias.gradient.data)
+    /// dx += ...; parameter gradients accumulate. Reads the forward's input x, mean and rstd.
+    func backward(_ x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int,
+                  _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        layerNormBackward(x, weight.value.data, mean: mean, rstd: rstd, dy, dx, weight.gradient.data,
+                          bias.gradient.data, rows: rows, columns: channels)
     }
 }
 
@@ -166,10 +143,14 @@ final class MLP {
             layer.backward(inputs[i].data, rows: rows, upstream.data, dx: below.data)
             let z = preActivations[i - 1].data, count = rows * layer.inputs
             switch activation {
-            case .gelu: geluBackward(z, below.data, below.data, count: count, accumulate: false)
-            case .relu: for j in 0..<count where z[j] <= 0 { below.data[j] = 0 }
+            case .gelu:
+                let dz = Tensor(zeros: [rows, layer.inputs])
+                geluBackward(z, below.data, dz.data, count: count)
+                upstream = dz
+            case .relu:
+                for j in 0..<count where z[j] <= 0 { below.data[j] = 0 }
+                upstream = below
             }
-            upstream = below
         }
     }
 }
