@@ -10,6 +10,7 @@ let allCommands: [any Command.Type] = [
     BenchGEMMCommand.self,
     DecodeCommand.self,
     BenchDecodeCommand.self,
+    SynthesizeCommand.self,
 ]
 
 /// The help page of a command family such as `bench`: its members and their summaries.

@@ -1,1 +1,0 @@
-// Training: see DESIGN.md "Layout".
