@@ -76,10 +76,10 @@ func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMut
 func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0: Int, kcLen: Int,
            into packed: UnsafeMutablePointer<Float>) {
     let panels = (rows + gemmMR - 1) / gemmMR
-    for ip in 0..<panels {
-        let out = packed + ip * kcLen * gemmMR
-        let r0 = ip * gemmMR, panelRows = min(gemmMR, rows - r0)
-        if !shape.transposeA {
+    if !shape.transposeA {
+        for ip in 0..<panels {
+            let out = packed + ip * kcLen * gemmMR
+            let r0 = ip * gemmMR, panelRows = min(gemmMR, rows - r0)
             for r in 0..<gemmMR {
                 if r < panelRows {
                     let row = a + (i0 + r0 + r) * shape.lda + p0            // contiguous in p
@@ -88,20 +88,27 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
                     for p in 0..<kcLen { out[p &* gemmMR &+ r] = 0 }
                 }
             }
-        } else {
-            let lda = shape.lda
-            let base = a + p0 * lda + i0 + r0
-            if panelRows == gemmMR {
-                for p in 0..<kcLen {
-                    let src = base + p &* lda, dst = out + p &* gemmMR
-                    dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]
-                    dst[3] = src[3]; dst[4] = src[4]; dst[5] = src[5]
-                }
-            } else {
-                for p in 0..<kcLen {
-                    for r in 0..<gemmMR { out[p &* gemmMR &+ r] = r < panelRows ? base[p &* lda &+ r] : 0 }
-                }
-            }
+        }
+        return
+    }
+    // Aᵀ stored K×M: row p of storage holds column p of op(A). One pass over the rows, each
+    // spread across all panels: every row (often its own 4 KiB page, lda·4 bytes apart) is
+    // touched once per block instead of once per panel, which thrashed the TLB.
+    let fullPanels = rows / gemmMR
+    for p in 0..<kcLen {
+        let source = a + (p0 + p) &* shape.lda + i0
+        var dst = packed + p &* gemmMR
+        let panelStride = kcLen &* gemmMR
+        for ip in 0..<fullPanels {
+            let src = source + ip &* gemmMR
+            dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]
+            dst[3] = src[3]; dst[4] = src[4]; dst[5] = src[5]
+            dst += panelStride
+        }
+        let remaining = rows - fullPanels * gemmMR
+        if remaining > 0 {
+            let src = source + fullPanels * gemmMR
+            for r in 0..<gemmMR { dst[r] = r < remaining ? src[r] : 0 }
         }
     }
 }

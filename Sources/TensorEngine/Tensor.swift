@@ -10,6 +10,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     public init(count: Int) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
+        Engine.countAllocation()
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
                                                    alignment: 64)

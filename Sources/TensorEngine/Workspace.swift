@@ -5,6 +5,21 @@ public enum Engine {
     /// Worker threads for GEMM and the parallel kernels (default: every active core).
     /// Results do not depend on it: each output element is always reduced in the same order.
     nonisolated(unsafe) public static var threadCount = ProcessInfo.processInfo.activeProcessorCount
+
+    /// How many tensor storages and scratch buffers the engine has allocated (or regrown) so far.
+    /// A training step after the first at a shape should leave it unchanged: take it before and
+    /// after a step to check "no allocation in a step after the first" (issue 5).
+    public static var allocationCount: Int {
+        allocationLock.lock(); defer { allocationLock.unlock() }
+        return allocations
+    }
+
+    static func countAllocation() {
+        allocationLock.lock(); allocations += 1; allocationLock.unlock()
+    }
+
+    private static let allocationLock = NSLock()
+    nonisolated(unsafe) private static var allocations = 0
 }
 
 /// A pointer shared with parallel workers. Sound only while they read it or
@@ -23,6 +38,7 @@ final class ScratchBuffer: @unchecked Sendable {
     private(set) var capacity: Int
 
     init(capacity: Int) {
+        Engine.countAllocation()
         self.capacity = max(capacity, 16)
         base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: self.capacity)
@@ -31,6 +47,7 @@ final class ScratchBuffer: @unchecked Sendable {
     /// Makes room for `count` floats; the contents are undefined afterwards.
     func reserve(_ count: Int) {
         guard count > capacity else { return }
+        Engine.countAllocation()
         UnsafeMutableRawPointer(base).deallocate()
         capacity = count
         base = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
@@ -50,8 +67,15 @@ enum ScratchPool {
     /// Runs `body` with a buffer of at least `count` floats (contents undefined).
     static func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         lock.lock()
-        // Best fit: the largest buffer, so small requests do not force big ones to regrow.
-        let index = free.indices.max(by: { free[$0].capacity < free[$1].capacity })
+        // Best fit: the smallest buffer that is big enough, so a small request does not hold a
+        // big buffer that a concurrent big request then has to grow another one to match;
+        // failing that, the largest (grown below). Sizes only grow, so steps converge to none.
+        var fit: Int?, largest: Int?
+        for i in free.indices {
+            if free[i].capacity >= count, fit.map({ free[i].capacity < free[$0].capacity }) ?? true { fit = i }
+            if largest.map({ free[i].capacity > free[$0].capacity }) ?? true { largest = i }
+        }
+        let index = fit ?? largest
         let buffer = index.map { free.remove(at: $0) } ?? ScratchBuffer(capacity: count)
         lock.unlock()
         buffer.reserve(count)

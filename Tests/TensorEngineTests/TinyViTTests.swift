@@ -10,7 +10,7 @@ final class TinyViT: Module {
     let blocks: [TransformerBlock]
     let norm: LayerNorm
     let head: Linear
-    private var cls: Tensor?, dCls: Tensor?, dNormed: Tensor?, dStream: Tensor?, dStream2: Tensor?
+    private var cls: Tensor?, dCls: Tensor?, dNormed: Tensor?, dStream: Tensor?, dStream2: Tensor?, dTokens: Tensor?
     private var normed: Tensor?
 
     init(imageSize: Int, patch: Int, channels: Int, depth: Int, heads: Int, classes: Int) {
@@ -53,7 +53,8 @@ final class TinyViT: Module {
             block.backward(dx, into: spare)
             swap(&dx, &spare)
         }
-        let dPatches = Tensor(zeros: [b, n - 1, c])
+        let dPatches = reuse(&dTokens, [b, n - 1, c])
+        dPatches.fill(0)
         tokens.backward(dx, into: dPatches)
         patchEmbed.backward(dPatches, into: nil)
     }
@@ -105,19 +106,26 @@ final class TinyViTTests: XCTestCase {
         }
     }
 
-    func testSecondStepAtTheSameShapeGivesTheSameGradients() throws {
+    func testStepsAfterTheFirstReuseBuffersAndAllocateNothing() throws {
         let file = try fixture("tiny_vit")
         let model = TinyViT(imageSize: 32, patch: 8, channels: 32, depth: 2, heads: 4, classes: 10)
         for parameter in model.parameters { parameter.value.assign(file[parameter.name]!) }
         let input = file["input"]!
         var runs: [[Float]] = []
-        for _ in 0..<2 {                                   // buffers reused: stale state would show here
+        var allocations: [Int] = []
+        for _ in 0..<3 {                                   // buffers reused: stale state would show here
+            let before = Engine.allocationCount
             model.zeroGradients()
             let logits = model.forward(input)
             let dLogits = Tensor(shape: logits.shape, repeating: 0.1)
             model.backward(dLogits)
+            allocations.append(Engine.allocationCount - before - 1)   // - 1: this test's dLogits
             runs.append(model.parameters.flatMap { $0.gradient.scalars })
         }
         XCTAssertEqual(runs[0], runs[1])
+        XCTAssertEqual(runs[1], runs[2])
+        XCTAssertGreaterThan(allocations[0], 0)
+        XCTAssertEqual(allocations[1], 0, "tensors or scratch allocated in the second step at the same shape")
+        XCTAssertEqual(allocations[2], 0, "tensors or scratch allocated in the third step")
     }
 }
