@@ -50,57 +50,6 @@ public func leafCellIDs(_ coordinates: Coordinates) -> [UInt64] {
     return ids
 }
 
-/// Sorts `keys` ascending and applies the same permutation to `payload` (a stable LSD radix
-/// sort, 11 bits a pass; passes where every key has the same digit are skipped).
-/// - Complexity: O(n) time, O(n) extra memory.
-func radixSort(keys: inout [UInt64], payload: inout [UInt32]) {
-    precondition(keys.count == payload.count, "\(keys.count) keys, \(payload.count) payload values")
-    let count = keys.count
-    guard count > 1 else { return }
-    let digitBits = 11, buckets = 1 << 11, passes = 6
-    // All six histograms in one read pass.
-    var histograms = [Int](repeating: 0, count: passes * buckets)
-    keys.withUnsafeBufferPointer { keys in
-        histograms.withUnsafeMutableBufferPointer { histogram in
-            for key in keys {
-                for pass in 0..<passes {
-                    histogram[pass &* buckets &+ Int(truncatingIfNeeded: (key >> UInt64(pass * digitBits)) & UInt64(buckets - 1))] &+= 1
-                }
-            }
-        }
-    }
-    var keyScratch = [UInt64](repeating: 0, count: count)
-    var payloadScratch = [UInt32](repeating: 0, count: count)
-    for pass in 0..<passes {
-        let histogram = histograms[pass * buckets ..< (pass + 1) * buckets]
-        if histogram.contains(count) { continue }              // one digit value: order unchanged
-        var offsets = [Int](repeating: 0, count: buckets)
-        var total = 0
-        for (bucket, bucketCount) in histogram.enumerated() { offsets[bucket] = total; total += bucketCount }
-        let shift = UInt64(pass * digitBits)
-        keys.withUnsafeBufferPointer { sourceKeys in
-            payload.withUnsafeBufferPointer { sourcePayload in
-                keyScratch.withUnsafeMutableBufferPointer { targetKeys in
-                    payloadScratch.withUnsafeMutableBufferPointer { targetPayload in
-                        offsets.withUnsafeMutableBufferPointer { offsets in
-                            for k in 0..<count {
-                                let key = sourceKeys[k]
-                                let bucket = Int(truncatingIfNeeded: (key >> shift) & UInt64(buckets - 1))
-                                let target = offsets[bucket]
-                                offsets[bucket] = target &+ 1
-                                targetKeys[target] = key
-                                targetPayload[target] = sourcePayload[k]
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        swap(&keys, &keyScratch)
-        swap(&payload, &payloadScratch)
-    }
-}
-
 /// Leaf cells of a set of coordinates in ascending id order, with the input index of each:
 /// what every resolution of a partition is cut from (the parents of sorted ids are sorted).
 public struct SortedLeafCells: Sendable {
@@ -116,11 +65,7 @@ public struct SortedLeafCells: Sendable {
 
     public init(leafIDs: [UInt64]) {
         precondition(leafIDs.count < Int(UInt32.max), "\(leafIDs.count) points: more than 2^32 - 1")
-        var ids = leafIDs
-        var order = (0..<UInt32(leafIDs.count)).map { $0 }
-        radixSort(keys: &ids, payload: &order)
-        self.ids = ids
-        self.order = order
+        (ids, order) = parallelRadixSort(leafIDs)
     }
 
     public var count: Int { ids.count }

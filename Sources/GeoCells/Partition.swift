@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// One class of a partition: an S2 cell, how many training images it holds, and the mean of
@@ -113,9 +114,41 @@ extension Partition {
     /// - Complexity: O(cells log n) to cut the sorted leaves, O(n) for the means.
     public init(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: Int,
                 minLevel: Int = 2, maxLevel: Int = S2CellID.maxLevel) {
+        self = Self.build(leaves: leaves, coordinates: coordinates, minImages: minImages, maxImages: [maxImages],
+                          minLevel: minLevel, maxLevel: maxLevel)[0]
+    }
+
+    /// The partitions for several tau_max at once (coarse to fine), cut from the same sorted
+    /// leaves; the means of all of them take one scatter of labels to input order, then one
+    /// pass each over the coordinates (the passes run in parallel).
+    public static func build(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: [Int],
+                             minLevel: Int = 2, maxLevel: Int = S2CellID.maxLevel) -> [Partition] {
         precondition(leaves.count == coordinates.count, "\(leaves.count) leaves for \(coordinates.count) coordinates")
-        precondition(minImages >= 0 && maxImages > minImages && (0...30).contains(minLevel) && minLevel <= maxLevel,
+        precondition(minImages >= 0 && maxImages.allSatisfy { $0 > minImages } && (0...30).contains(minLevel)
+                     && (minLevel...30).contains(maxLevel),
                      "partition parameters min \(minImages), max \(maxImages), levels \(minLevel)...\(maxLevel)")
+        let cuts = maxImages.map { cut(leaves, minImages: minImages, maxImages: $0, minLevel: minLevel, maxLevel: maxLevel) }
+        let labels = inputLabels(cuts, order: leaves.order)
+        var means = [[GeoCoordinate]](repeating: [], count: cuts.count)
+        means.withUnsafeMutableBufferPointer { means in
+            let output = SharedPointer(base: means.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: cuts.count) { m in          // writes only means[m]
+                output.base[m] = Self.means(coordinates, labels: labels, partition: m, partitions: cuts.count,
+                                            classCount: cuts[m].count)
+            }
+        }
+        return zip(cuts, means).map { cut, means in
+            Partition(validatedCells: cut.enumerated().map { label, entry in   // labels 0..<N in id order
+                PartitionCell(classLabel: label, cell: entry.cell, imageCount: entry.range.count,
+                              latitudeMean: means[label].latitude, longitudeMean: means[label].longitude)
+            })
+        }
+    }
+
+    /// Steps 1 to 4 on the sorted leaves: the cells kept and the sorted positions each holds,
+    /// in ascending id order (disjoint by construction).
+    private static func cut(_ leaves: SortedLeafCells, minImages: Int, maxImages: Int, minLevel: Int,
+                            maxLevel: Int) -> [(cell: S2CellID, range: Range<Int>)] {
         var ranges: [(cell: S2CellID, range: Range<Int>)] = []
         leaves.ids.withUnsafeBufferPointer { ids in
             // Step 1-2: runs of equal level-minLevel parents, small ones dropped.
@@ -130,20 +163,37 @@ extension Partition {
                 start = end
             }
         }
-        var labelOfInput = [Int32](repeating: -1, count: coordinates.count)
-        leaves.order.withUnsafeBufferPointer { order in
-            labelOfInput.withUnsafeMutableBufferPointer { labels in
-                for (label, entry) in ranges.enumerated() {
-                    for k in entry.range { labels[Int(order[k])] = Int32(label) }
+        return ranges
+    }
+
+    /// For input `k` and partition `m`, its class at `labels[k * partitions + m]` (-1: deleted).
+    /// One random write per input (the three labels side by side), parallel over sorted positions.
+    private static func inputLabels(_ cuts: [[(cell: S2CellID, range: Range<Int>)]], order: [UInt32]) -> [Int32] {
+        let count = order.count, partitions = cuts.count
+        var sortedLabels = [Int32](repeating: -1, count: count * partitions)    // [m * count + position]
+        for (m, cut) in cuts.enumerated() {
+            for (label, entry) in cut.enumerated() {
+                let range = m * count + entry.range.lowerBound ..< m * count + entry.range.upperBound
+                sortedLabels.replaceSubrange(range, with: repeatElement(Int32(label), count: range.count))
+            }
+        }
+        var labels = [Int32](repeating: -1, count: count * partitions)
+        sortedLabels.withUnsafeBufferPointer { source in
+            order.withUnsafeBufferPointer { order in
+                labels.withUnsafeMutableBufferPointer { target in
+                    let source = SharedPointer(base: UnsafeMutablePointer(mutating: source.baseAddress!))
+                    let order = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
+                    let target = SharedPointer(base: target.baseAddress!)
+                    parallelChunks(count: count) { range in     // order is a permutation: writes are disjoint
+                        for position in range {
+                            let row = target.base + Int(order.base[position]) &* partitions
+                            for m in 0..<partitions { row[m] = source.base[m &* count &+ position] }
+                        }
+                    }
                 }
             }
         }
-        let means = Self.means(coordinates, labels: labelOfInput, classCount: ranges.count)
-        let cells = ranges.enumerated().map { label, entry in
-            PartitionCell(classLabel: label, cell: entry.cell, imageCount: entry.range.count,
-                          latitudeMean: means[label].latitude, longitudeMean: means[label].longitude)
-        }
-        self.init(validatedCells: cells)   // labels 0..<N in id order; disjoint by the recursion
+        return labels
     }
 
     /// Step 3 for one cell holding `range` of the sorted ids, and step 4 for what it leaves.
@@ -177,29 +227,41 @@ extension Partition {
         return low
     }
 
-    /// Per-class means, summed in input order as `create_cells.py` does (`sum / count`).
-    private static func means(_ coordinates: Coordinates, labels: [Int32], classCount: Int) -> [GeoCoordinate] {
-        var latitudeSums = [Double](repeating: 0, count: classCount)
-        var longitudeSums = latitudeSums, shiftedSums = latitudeSums
-        var minimumLongitudes = [Double](repeating: .infinity, count: classCount)
-        var maximumLongitudes = [Double](repeating: -.infinity, count: classCount)
-        var counts = [Int](repeating: 0, count: classCount)
-        for k in labels.indices where labels[k] >= 0 {
-            let label = Int(labels[k])
-            let latitude = coordinates.latitudes[k], longitude = coordinates.longitudes[k]
-            latitudeSums[label] += latitude
-            longitudeSums[label] += longitude
-            shiftedSums[label] += longitude < 0 ? longitude + 360 : longitude
-            minimumLongitudes[label] = min(minimumLongitudes[label], longitude)
-            maximumLongitudes[label] = max(maximumLongitudes[label], longitude)
-            counts[label] += 1
+    /// Per-class means of partition `m`, summed in input order as `create_cells.py` does
+    /// (`sum / count`).
+    private static func means(_ coordinates: Coordinates, labels: [Int32], partition m: Int, partitions: Int,
+                              classCount: Int) -> [GeoCoordinate] {
+        // Per class: latitude sum, longitude sum, shifted longitude sum, min and max longitude, count.
+        var sums = [Double](repeating: 0, count: 6 * classCount)
+        for label in 0..<classCount {
+            sums[6 * label + 3] = .infinity
+            sums[6 * label + 4] = -.infinity
+        }
+        coordinates.latitudes.withUnsafeBufferPointer { latitudes in
+            coordinates.longitudes.withUnsafeBufferPointer { longitudes in
+                labels.withUnsafeBufferPointer { labels in
+                    sums.withUnsafeMutableBufferPointer { sums in
+                        for k in 0..<latitudes.count {
+                            let label = Int(labels[k &* partitions &+ m])
+                            guard label >= 0 else { continue }
+                            let longitude = longitudes[k]
+                            let sum = sums.baseAddress! + 6 &* label
+                            sum[0] += latitudes[k]
+                            sum[1] += longitude
+                            sum[2] += longitude < 0 ? longitude + 360 : longitude
+                            sum[3] = min(sum[3], longitude)
+                            sum[4] = max(sum[4], longitude)
+                            sum[5] += 1
+                        }
+                    }
+                }
+            }
         }
         return (0..<classCount).map { label in
-            let count = Double(counts[label])
-            return GeoCoordinate(latitude: latitudeSums[label] / count,
-                                 longitude: meanLongitude(sum: longitudeSums[label], shiftedSum: shiftedSums[label],
-                                                          count: count, minimum: minimumLongitudes[label],
-                                                          maximum: maximumLongitudes[label]))
+            let sum = Array(sums[6 * label ..< 6 * label + 6])
+            return GeoCoordinate(latitude: sum[0] / sum[5],
+                                 longitude: meanLongitude(sum: sum[1], shiftedSum: sum[2], count: sum[5],
+                                                          minimum: sum[3], maximum: sum[4]))
         }
     }
 
@@ -226,8 +288,7 @@ extension Partition {
     public static func build(_ coordinates: Coordinates, minImages: Int = 50,
                              maxImages: [Int] = [5000, 2000, 1000]) throws -> [Partition] {
         try checkParameters(minImages: minImages, maxImages: maxImages)
-        let leaves = SortedLeafCells(coordinates)
-        return maxImages.map { Partition(leaves: leaves, coordinates: coordinates, minImages: minImages, maxImages: $0) }
+        return build(leaves: SortedLeafCells(coordinates), coordinates: coordinates, minImages: minImages, maxImages: maxImages)
     }
 
     /// The rules `build` and `translocator partition` apply to tau_min and the tau_max list.

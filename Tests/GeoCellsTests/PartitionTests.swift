@@ -166,6 +166,31 @@ final class PartitionTests: XCTestCase {
         XCTAssertThrowsError(try partition.write(to: missing))
     }
 
+    /// The parallel sort against the reference radix sort: sizes around the insertion-sort and
+    /// chunk thresholds, keys in one top bucket, in many, and real leaf ids with duplicates.
+    func testParallelRadixSortMatchesReference() {
+        var rng = SeededGenerator(seed: 17)
+        var cases: [[UInt64]] = [[], [5], [3, 1, 2]]
+        for count in [63, 64, 65, 4095, 4097, 70_001, 300_000] {
+            cases.append((0..<count).map { _ in rng.next() })
+            cases.append((0..<count).map { _ in (7 << 53) | (rng.next() >> 20) })          // one top bucket
+            cases.append((0..<count).map { _ in rng.next() >> UInt64.random(in: 0...63, using: &rng) })
+        }
+        var leaves = (0..<200_000).map { _ in
+            S2CellID(latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng)).id
+        }
+        leaves += leaves.prefix(50_000)
+        cases.append(leaves)
+        for keys in cases {
+            var expectedKeys = keys
+            var expectedOrder = (0..<UInt32(keys.count)).map { $0 }
+            radixSort(keys: &expectedKeys, payload: &expectedOrder)
+            let (sortedKeys, order) = parallelRadixSort(keys)
+            XCTAssertEqual(sortedKeys, expectedKeys, "seed 17, \(keys.count) keys")
+            XCTAssertEqual(order, expectedOrder, "seed 17, \(keys.count) keys: ties must keep input order")
+        }
+    }
+
     /// The radix sort against the standard library's sort on awkward sizes, payload following.
     func testRadixSortMatchesSort() {
         var rng = SeededGenerator(seed: 13)
