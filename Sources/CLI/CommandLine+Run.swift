@@ -11,6 +11,7 @@ let allCommands: [any Command.Type] = [
     DecodeCommand.self,
     BenchDecodeCommand.self,
     SynthesizeCommand.self,
+    ManifestCommand.self,
 ]
 
 /// The help page of a command family such as `bench`: its members and their summaries.

@@ -1,0 +1,140 @@
+import Foundation
+import TensorEngine
+import TransLocator
+
+/// A micro-batch ready for the model: normalized photos, their rendered maps, and labels.
+public struct TrainingBatch {
+    /// Normalized photos [B, 3, S, S].
+    public var rgb: Tensor
+    /// Their segmentation maps rendered with the ADE20K palette and normalized, [B, 3, S, S];
+    /// nil for a model without the segmentation branch.
+    public var seg: Tensor?
+    /// B class indices per head (coarse, middle, fine, and scene when the model has that head).
+    public var labels: [HeadName: [Int]]
+
+    public init(rgb: Tensor, seg: Tensor?, labels: [HeadName: [Int]]) {
+        self.rgb = rgb
+        self.seg = seg
+        self.labels = labels
+    }
+
+    public var count: Int { rgb.shape[0] }
+}
+
+/// What one optimizer step did.
+public struct StepResult: Sendable {
+    /// Eq. 8's loss, averaged over the step's images.
+    public var loss: Double
+    /// Each head's cross-entropy, averaged over the step's images.
+    public var headLosses: [HeadName: Double]
+    public var learningRate: Double
+    public var images: Int
+}
+
+/// The training step (DESIGN.md "Training"): eq. 8's weighted cross-entropies over the heads,
+/// gradients accumulated over micro-batches (each weighted by its share of the step, so the
+/// step sees its batch's mean loss: `AccumulationPlan`), one optimizer update at the schedule's
+/// rate, and checkpoints holding weights, optimizer state and progress.
+///
+/// TODO: the epoch loop over a manifest (data pipeline with augmentation and prefetch,
+/// validation every epoch, best model kept, metrics log, progress line) is not here yet; it
+/// needs ImageCodec's resize / crop / affine / ColorJitter, which are not on main yet.
+public final class Trainer {
+    public let model: TransLocatorModel
+    public let config: TrainingConfig
+    public let optimizer: ParameterOptimizer
+    public let schedule: LearningRateSchedule
+    public private(set) var progress: TrainingProgress
+
+    public init(model: TransLocatorModel, config: TrainingConfig, schedule: LearningRateSchedule,
+                progress: TrainingProgress) {
+        self.model = model
+        self.config = config
+        self.schedule = schedule
+        self.progress = progress
+        optimizer = ParameterOptimizer(parameters: model.parameters, config: config)
+    }
+
+    /// One optimizer step over `microBatches`, each with the weight of its mean-loss gradient
+    /// (`AccumulationPlan.microBatches(ofStep:)`; the weights sum to 1).
+    /// - Throws: `ModelInputError` for inputs that do not fit the model.
+    @discardableResult
+    public func step(_ microBatches: [(batch: TrainingBatch, weight: Double)]) throws -> StepResult {
+        precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")
+        model.zeroGradients()
+        let weights = config.lossWeights
+        let headWeight: [HeadName: Double] = [.coarse: weights.coarse, .middle: weights.middle, .fine: weights.fine,
+                                              .scene: weights.scene]
+        var loss = 0.0
+        var headLosses: [HeadName: Double] = [:]
+        var images = 0
+        for (batch, share) in microBatches {
+            let outputs = try model.forward(rgb: batch.rgb, seg: batch.seg, training: true)
+            var gradients: [HeadName: Tensor] = [:]
+            for (head, logits) in outputs.logits {
+                guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }
+                let weight = headWeight[head] ?? 0
+                let (headLoss, gradient) = crossEntropy(logits: logits, labels: labels, labelSmoothing: Float(config.labelSmoothing),
+                                                        scale: Float(weight * share))
+                gradients[head] = gradient
+                headLosses[head, default: 0] += share * Double(headLoss)
+                loss += share * weight * Double(headLoss)
+            }
+            model.backward(logitGradients: gradients)
+            images += batch.count
+        }
+        let learningRate = schedule.learningRate(atStep: progress.step)
+        optimizer.step(learningRate: learningRate)
+        model.weightsDidChange()
+        progress.step += 1
+        return StepResult(loss: loss, headLosses: headLosses, learningRate: learningRate, images: images)
+    }
+
+    /// Records where the data order stands (the epoch loop calls it at step boundaries).
+    public func setPosition(epoch: Int, stepInEpoch: Int, skippedInEpoch: Int) {
+        progress.epoch = epoch
+        progress.stepInEpoch = stepInEpoch
+        progress.skippedInEpoch = skippedInEpoch
+    }
+
+    public func setBestValidationScore(_ score: Double) { progress.bestValidationScore = score }
+
+    // MARK: Checkpoints
+
+    /// Metadata key naming the checkpoint layout.
+    public static let checkpointFormat = "translocator-checkpoint/1"
+
+    /// Writes a checkpoint: the model file (weights, config, partitions) plus the optimizer
+    /// state tensors and the progress, sealed and written atomically (`CheckpointContainer`).
+    /// - Throws: `CheckpointError` or the model file's write error.
+    public func saveCheckpoint(to url: URL, partitions: GeoPartitions, preprocessing: Preprocessing? = nil) throws {
+        var metadata = progress.metadata.merging(optimizer.metadata) { a, _ in a }
+        metadata["checkpoint"] = Self.checkpointFormat
+        let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).staging")
+        defer { try? FileManager.default.removeItem(at: staging) }
+        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing, metadata: metadata)
+            .write(to: staging, extraTensors: optimizer.stateTensors)
+        let bytes: Data
+        do { bytes = try Data(contentsOf: staging) } catch {
+            throw CheckpointError.cannotWrite(file: staging.path, reason: error.localizedDescription)
+        }
+        try CheckpointContainer.write(bytes, to: url)
+    }
+
+    /// A trainer continuing from the newest good checkpoint at `url` (or the previous one):
+    /// weights, optimizer state, step and data position as saved.
+    /// - Returns: the trainer, the model file (partitions, preprocessing), and the problems of
+    ///   any rejected checkpoint (to report: a corrupt latest checkpoint is never used silently).
+    /// - Throws: `CheckpointError` when none verifies or one lacks the training state.
+    public static func resume(from url: URL, config: TrainingConfig, schedule: LearningRateSchedule) throws
+        -> (trainer: Trainer, modelFile: ModelFile, rejected: [CheckpointError]) {
+        let loaded = try CheckpointContainer.loadLatestGood(at: url)
+        let file = loaded.url.path
+        let modelFile = try ModelFile(contentsOf: loaded.url)
+        let progress = try TrainingProgress(metadata: modelFile.metadata, file: file)
+        let trainer = Trainer(model: modelFile.model, config: config, schedule: schedule, progress: progress)
+        let tensors = try SafeTensors(data: loaded.bytes, file: file)
+        try trainer.optimizer.restore(metadata: modelFile.metadata, file: file) { tensors[$0] }
+        return (trainer, modelFile, loaded.rejected)
+    }
+}
