@@ -11,22 +11,22 @@ import Foundation
 @inline(__always)
 func yccToRGBRow(_ y: UnsafePointer<UInt8>, _ cb: UnsafePointer<UInt8>, _ cr: UnsafePointer<UInt8>,
                  count: Int, _ output: UnsafeMutablePointer<UInt8>) {
-    typealias V = SIMD8<Int32>
+    typealias V = SampleVector
     var x = 0
-    let lo = V(repeating: 0), hi = V(repeating: 255), half = V(repeating: 1 << 15), center = V(repeating: 128)
+    let half = V(repeating: 1 << 15), center = V(repeating: 128)
     while x &+ 8 <= count {
-        let yv = V(truncatingIfNeeded: UnsafeRawPointer(y + x).loadUnaligned(as: SIMD8<UInt8>.self))
-        let cbv = V(truncatingIfNeeded: UnsafeRawPointer(cb + x).loadUnaligned(as: SIMD8<UInt8>.self)) &- center
-        let crv = V(truncatingIfNeeded: UnsafeRawPointer(cr + x).loadUnaligned(as: SIMD8<UInt8>.self)) &- center
-        let r = (yv &+ ((crv &* 91881 &+ half) &>> 16)).clamped(lowerBound: lo, upperBound: hi)
-        let g = (yv &+ ((cbv &* -22554 &+ half &- crv &* 46802) &>> 16)).clamped(lowerBound: lo, upperBound: hi)
-        let b = (yv &+ ((cbv &* 116130 &+ half) &>> 16)).clamped(lowerBound: lo, upperBound: hi)
+        let yv = widen8(y + x)
+        let cbv = widen8(cb + x) &- center
+        let crv = widen8(cr + x) &- center
+        let r = narrow8(clamp255(yv &+ ((crv &* 91881 &+ half) &>> 16)))
+        let g = narrow8(clamp255(yv &+ ((cbv &* -22554 &+ half &- crv &* 46802) &>> 16)))
+        let b = narrow8(clamp255(yv &+ ((cbv &* 116130 &+ half) &>> 16)))
+        // Interleave to R G B R G B ... (24 bytes).
         let o = output + x &* 3
-        for i in 0..<8 {
-            o[i &* 3] = UInt8(truncatingIfNeeded: r[i])
-            o[i &* 3 &+ 1] = UInt8(truncatingIfNeeded: g[i])
-            o[i &* 3 &+ 2] = UInt8(truncatingIfNeeded: b[i])
-        }
+        let first = SIMD16<UInt8>(r[0], g[0], b[0], r[1], g[1], b[1], r[2], g[2], b[2], r[3], g[3], b[3], r[4], g[4], b[4], r[5])
+        let rest = SIMD8<UInt8>(g[5], b[5], r[6], g[6], b[6], r[7], g[7], b[7])
+        UnsafeMutableRawPointer(o).storeBytes(of: first, as: SIMD16<UInt8>.self)
+        UnsafeMutableRawPointer(o + 16).storeBytes(of: rest, as: SIMD8<UInt8>.self)
         x &+= 8
     }
     while x < count {

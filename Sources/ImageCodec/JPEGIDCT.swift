@@ -151,9 +151,8 @@ private func transpose(_ m: inout (IDCTVector, IDCTVector, IDCTVector, IDCTVecto
 func idctISlow(_ coefficients: UnsafePointer<Int16>, _ quant: UnsafePointer<Int32>,
                _ output: UnsafeMutablePointer<UInt8>, stride: Int) {
     @inline(__always) func row(_ r: Int) -> IDCTVector {
-        let c = UnsafeRawPointer(coefficients + r &* 8).loadUnaligned(as: SIMD8<Int16>.self)
         let q = UnsafeRawPointer(quant + r &* 8).loadUnaligned(as: IDCTVector.self)
-        return IDCTVector(truncatingIfNeeded: c) &* q
+        return widen8(coefficients + r &* 8) &* q
     }
     // DC-only block (common in smooth areas): every sample is the same.
     let ac0 = UnsafeRawPointer(coefficients).loadUnaligned(as: SIMD8<Int16>.self)
@@ -176,14 +175,11 @@ func idctISlow(_ coefficients: UnsafePointer<Int16>, _ quant: UnsafePointer<Int3
     transpose(&m)
     let p2 = islowButterfly(m.0, m.1, m.2, m.3, m.4, m.5, m.6, m.7)
     let round2 = IDCTVector(repeating: (1 << 17) &+ (128 << 18))
-    let lo = IDCTVector(repeating: 0), hi = IDCTVector(repeating: 255)
-    @inline(__always) func finish(_ v: IDCTVector) -> IDCTVector {
-        ((v &+ round2) &>> 18).clamped(lowerBound: lo, upperBound: hi)
-    }
+    @inline(__always) func finish(_ v: IDCTVector) -> IDCTVector { clamp255((v &+ round2) &>> 18) }
     var o = (finish(p2.0), finish(p2.1), finish(p2.2), finish(p2.3), finish(p2.4), finish(p2.5), finish(p2.6), finish(p2.7))
     transpose(&o)     // now o.r = output row r
     @inline(__always) func store(_ v: IDCTVector, _ r: Int) {
-        UnsafeMutableRawPointer(output + r &* stride).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: v), as: SIMD8<UInt8>.self)
+        store8(narrow8(v), output + r &* stride)
     }
     store(o.0, 0); store(o.1, 1); store(o.2, 2); store(o.3, 3)
     store(o.4, 4); store(o.5, 5); store(o.6, 6); store(o.7, 7)

@@ -58,6 +58,14 @@ func upsampleH2V1Fancy(_ input: UnsafePointer<UInt8>, width: Int, _ output: Unsa
     output[0] = input[0]
     output[1] = UInt8(truncatingIfNeeded: (Int(input[0]) &* 3 &+ Int(input[1]) &+ 2) >> 2)
     var x = 1
+    // 8 input columns at a time, reading x-1 ... x+8 (x + 8 < width).
+    while x &+ 9 <= width {
+        let center = widen8(input + x) &* 3
+        let even = (center &+ widen8(input + (x &- 1)) &+ 1) &>> 2
+        let odd = (center &+ widen8(input + (x &+ 1)) &+ 2) &>> 2
+        storeInterleaved(narrow8(even), narrow8(odd), output + 2 &* x)
+        x &+= 8
+    }
     while x < width - 1 {
         let center = Int(input[x]) &* 3
         output[2 &* x] = UInt8(truncatingIfNeeded: (center &+ Int(input[x &- 1]) &+ 1) >> 2)
@@ -69,29 +77,40 @@ func upsampleH2V1Fancy(_ input: UnsafePointer<UInt8>, width: Int, _ output: Unsa
     output[2 * last + 1] = input[last]
 }
 
+/// Writes e0 o0 e1 o1 ... (16 bytes).
+@inline(__always)
+func storeInterleaved(_ even: SIMD8<UInt8>, _ odd: SIMD8<UInt8>, _ p: UnsafeMutablePointer<UInt8>) {
+    let v = SIMD16<UInt8>(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+                          even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<UInt8>.self)
+}
+
 /// h2v2_fancy_upsample for one output row: `near` is the nearest input row, `far` the next
 /// nearest; 9/16, 3/16, 3/16, 1/16 weights with libjpeg's alternating 8/7 rounding bias.
 @inline(__always)
 func upsampleH2V2Fancy(near: UnsafePointer<UInt8>, far: UnsafePointer<UInt8>, width: Int,
                        _ output: UnsafeMutablePointer<UInt8>) {
     @inline(__always) func columnSum(_ x: Int) -> Int { Int(near[x]) &* 3 &+ Int(far[x]) }
-    var previous = columnSum(0)
-    var current = previous
-    var next = columnSum(1)
+    @inline(__always) func columnSums(_ x: Int) -> SampleVector { widen8(near + x) &* 3 &+ widen8(far + x) }
+    var current = columnSum(0)
     output[0] = UInt8(truncatingIfNeeded: (current &* 4 &+ 8) >> 4)
-    output[1] = UInt8(truncatingIfNeeded: (current &* 3 &+ next &+ 7) >> 4)
+    output[1] = UInt8(truncatingIfNeeded: (current &* 3 &+ columnSum(1) &+ 7) >> 4)
     var x = 1
+    while x &+ 9 <= width {
+        let center = columnSums(x) &* 3
+        let even = (center &+ columnSums(x &- 1) &+ 8) &>> 4
+        let odd = (center &+ columnSums(x &+ 1) &+ 7) &>> 4
+        storeInterleaved(narrow8(even), narrow8(odd), output + 2 &* x)
+        x &+= 8
+    }
     while x < width - 1 {
-        previous = current
-        current = next
-        next = columnSum(x &+ 1)
-        output[2 &* x] = UInt8(truncatingIfNeeded: (current &* 3 &+ previous &+ 8) >> 4)
-        output[2 &* x &+ 1] = UInt8(truncatingIfNeeded: (current &* 3 &+ next &+ 7) >> 4)
+        current = columnSum(x)
+        output[2 &* x] = UInt8(truncatingIfNeeded: (current &* 3 &+ columnSum(x &- 1) &+ 8) >> 4)
+        output[2 &* x &+ 1] = UInt8(truncatingIfNeeded: (current &* 3 &+ columnSum(x &+ 1) &+ 7) >> 4)
         x &+= 1
     }
-    previous = current
-    current = next
-    output[2 &* x] = UInt8(truncatingIfNeeded: (current &* 3 &+ previous &+ 8) >> 4)
+    current = columnSum(x)
+    output[2 &* x] = UInt8(truncatingIfNeeded: (current &* 3 &+ columnSum(x &- 1) &+ 8) >> 4)
     output[2 &* x &+ 1] = UInt8(truncatingIfNeeded: (current &* 4 &+ 7) >> 4)
 }
 
