@@ -6,6 +6,7 @@ let allCommands: [any Command.Type] = [
     PartitionCommand.self,
     CellCommand.self,
     VerifyImportCommand.self,
+    BenchForwardCommand.self,
     BenchPartitionCommand.self,
     BenchGEMMCommand.self,
     DecodeCommand.self,

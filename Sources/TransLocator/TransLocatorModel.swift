@@ -75,7 +75,7 @@ public final class TransLocatorModel {
                 g.weight.value[i * c + i] = 0.5
             }
         }
-        for layer in scorer?.layers ?? [] { layer.weight.value.fillTruncatedNormal(std: 0.02, using: &generator) }
+        for layer in scorer?.layers ?? [] { layer.weight.value.fillNormal(std: 0.02, using: &generator) }   // trunc_normal(0.02, ±2)
         for (_, head) in heads {
             for layer in head.layers { layer.weight.value.fillNormal(std: 0.02, using: &generator) }
         }

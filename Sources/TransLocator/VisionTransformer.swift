@@ -36,14 +36,15 @@ final class VisionTransformer {
 
     /// timm's init for a fresh ViT: trunc_normal(0.02) for pos_embed and linear weights,
     /// normal(1e-6) for the CLS token, zero biases, unit norms (`init_weights`, mode '').
+    /// timm truncates at ±2 absolute, 100 standard deviations: a plain normal draw is the same
+    /// distribution, and ~10x faster than the inverse-CDF draw (ViT-B has 86M weights).
     func initialize(using generator: inout SeededGenerator) {
-        positionEmbedding.value.fillTruncatedNormal(std: 0.02, using: &generator)
+        positionEmbedding.value.fillNormal(std: 0.02, using: &generator)
         clsToken.value.fillNormal(std: 1e-6, using: &generator)
-        // timm: patch_embed like a linear layer (lecun-normal only for jax mode).
-        patchWeight.value.fillTruncatedNormal(std: 0.02, using: &generator)
+        patchWeight.value.fillNormal(std: 0.02, using: &generator)     // timm: as a linear layer
         for block in blocks {
             for linear in [block.qkv, block.proj, block.fc1, block.fc2] {
-                linear.weight.value.fillTruncatedNormal(std: 0.02, using: &generator)
+                linear.weight.value.fillNormal(std: 0.02, using: &generator)
             }
         }
     }
