@@ -1,0 +1,86 @@
+import Foundation
+import GeoCells
+import TransLocator
+
+/// A manifest with every image's training labels: its geo-cell at each resolution and, when the
+/// model has a scene head, its scene class. Images outside the partitions are left out and
+/// counted (`outsideCount`), as GeoEstimation does.
+public struct LabelledManifest: Sendable {
+    public let manifest: Manifest
+    /// Indices into `manifest.entries` of the labelled images, ascending.
+    public let entryIndices: [Int]
+    /// Per labelled image: coarse, middle, fine class.
+    public let coarse: [Int32], middle: [Int32], fine: [Int32]
+    /// Per labelled image: the scene class for a head of `sceneClasses` outputs; empty when the
+    /// model has no scene head.
+    public let scene: [Int32]
+    public let outsideCount: Int
+
+    /// - Parameters:
+    ///   - hierarchy: maps the manifest's Places365 indices to 3 or 16 groups; not needed when
+    ///     `sceneClasses` is 0 (no scene head) or 365 (the raw index).
+    ///   - sceneClasses: the model's scene head size (`ModelConfig.sceneClasses`).
+    /// - Throws: `LabelError` naming file:line for an image without a usable scene label.
+    public init(manifest: Manifest, partitions: GeoPartitions, hierarchy: SceneHierarchy?, sceneClasses: Int) throws {
+        let labels = GeoLabels(coordinates: manifest.coordinates, partitions: [partitions.coarse, partitions.middle, partitions.fine])
+        var scene: [Int32] = []
+        if sceneClasses > 0 {
+            if hierarchy == nil && sceneClasses != Manifest.places365Count {
+                throw LabelError.needsHierarchy(sceneClasses: sceneClasses)
+            }
+            scene.reserveCapacity(labels.count)
+            for index in labels.keptIndices {
+                let entry = manifest.entries[index]
+                guard let category = entry.scene else {
+                    throw LabelError.missingScene(file: manifest.file, line: entry.line, sceneClasses: sceneClasses)
+                }
+                let label = hierarchy.map { $0.label(ofCategory: category, classes: sceneClasses) }
+                    ?? (category < sceneClasses ? category : nil)
+                guard let label else {
+                    throw LabelError.sceneOutsideHierarchy(file: manifest.file, line: entry.line, scene: category,
+                                                           categories: hierarchy?.categoryCount ?? sceneClasses)
+                }
+                scene.append(Int32(label))
+            }
+        }
+        self.manifest = manifest
+        entryIndices = labels.keptIndices
+        coarse = labels.classes[0]
+        middle = labels.classes[1]
+        fine = labels.classes[2]
+        self.scene = scene
+        outsideCount = labels.outsideCount
+    }
+
+    public var count: Int { entryIndices.count }
+
+    /// The labels of labelled images `indices`, per head, as the training step takes them.
+    public func labels(of indices: [Int]) -> [HeadName: [Int]] {
+        var result: [HeadName: [Int]] = [
+            .coarse: indices.map { Int(coarse[$0]) },
+            .middle: indices.map { Int(middle[$0]) },
+            .fine: indices.map { Int(fine[$0]) },
+        ]
+        if !scene.isEmpty { result[.scene] = indices.map { Int(scene[$0]) } }
+        return result
+    }
+}
+
+/// Labels that cannot be made.
+public enum LabelError: Error, CustomStringConvertible, Equatable {
+    case missingScene(file: String, line: Int, sceneClasses: Int)
+    case sceneOutsideHierarchy(file: String, line: Int, scene: Int, categories: Int)
+    case needsHierarchy(sceneClasses: Int)
+
+    public var description: String {
+        switch self {
+        case let .missingScene(file, line, classes):
+            "\(file):\(line): scene is missing, but the model has a scene head (\(classes) classes): give every image a "
+                + "Places365 index or use a config with scene_classes 0"
+        case let .sceneOutsideHierarchy(file, line, scene, categories):
+            "\(file):\(line): scene is \(scene), outside the hierarchy's \(categories) categories"
+        case let .needsHierarchy(classes):
+            "a scene head of \(classes) classes needs a scene hierarchy file (Places365's scene_hierarchy_places365.csv format)"
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import TransLocator
+
+/// Where training batches come from: the data pipeline (decode, augment, tensors) for a manifest,
+/// or an in-memory source in tests.
+public protocol BatchSource {
+    /// How many labelled images an epoch visits.
+    var exampleCount: Int { get }
+    /// The micro-batch of labelled images `indices` in `epoch`: every random draw (augmentation)
+    /// must be a function of (seed, epoch, index) only, so a resumed run sees the same inputs.
+    /// - Returns: the batch of the images that loaded (nil if none did), and the indices of
+    ///   those that did not (a missing file, an undecodable image), to count and report.
+    func batch(indices: [Int], epoch: Int) throws -> (batch: TrainingBatch?, skipped: [Int])
+}
+
+/// The epoch loop: visits every epoch's images in `epochOrder`, one optimizer step per
+/// `AccumulationPlan` step, checkpoints every `checkpointEverySteps` steps and at each epoch's
+/// end, and continues a resumed trainer from the step after its checkpoint.
+///
+/// Exact resume: the order, the micro-batches and their augmentation are functions of (seed,
+/// epoch, position), and a checkpoint is taken only at step boundaries, so stopping after k
+/// steps, resuming and running k more gives the weights of 2k uninterrupted steps bit for bit.
+public struct TrainingLoop {
+    public var plan: AccumulationPlan
+    public var epochs: Int
+    /// Stop after this many optimizer steps in all (counting those before a resume), with a
+    /// checkpoint; nil to run every epoch.
+    public var maxSteps: Int?
+    public var checkpointEverySteps: Int?
+    /// Where checkpoints go (the previous good one is kept beside it).
+    public var checkpointURL: URL
+    public var partitions: GeoPartitions
+    public var preprocessing: Preprocessing?
+
+    public init(plan: AccumulationPlan, epochs: Int, checkpointURL: URL, partitions: GeoPartitions,
+                preprocessing: Preprocessing? = nil, maxSteps: Int? = nil, checkpointEverySteps: Int? = nil) {
+        self.plan = plan
+        self.epochs = epochs
+        self.checkpointURL = checkpointURL
+        self.partitions = partitions
+        self.preprocessing = preprocessing
+        self.maxSteps = maxSteps
+        self.checkpointEverySteps = checkpointEverySteps
+    }
+
+    /// What a finished epoch reports (to the validation hook and the log).
+    public struct EpochSummary: Sendable {
+        public var epoch: Int
+        public var meanLoss: Double
+        public var steps: Int
+        public var skipped: Int
+    }
+
+    /// Runs from the trainer's progress to the end (or to `maxSteps`).
+    /// - Parameters:
+    ///   - onStep: called after every optimizer step (progress line, metrics log).
+    ///   - onEpoch: called after every epoch, before its checkpoint (validation, best model).
+    /// - Returns: whether every epoch finished (false when stopped by `maxSteps`).
+    /// - Throws: what the source, the model or a checkpoint write throws.
+    @discardableResult
+    public func run(_ trainer: Trainer, source: BatchSource, onStep: (StepResult) throws -> Void = { _ in },
+                    onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> Bool {
+        precondition(source.exampleCount == plan.imageCount, "source of \(source.exampleCount) images, plan of \(plan.imageCount)")
+        let seed = trainer.progress.seed
+        var epoch = trainer.progress.epoch
+        var stepInEpoch = trainer.progress.stepInEpoch
+        var skipped = trainer.progress.skippedInEpoch
+        while epoch < epochs {
+            let order = epochOrder(count: plan.imageCount, seed: seed, epoch: epoch)
+            var lossSum = 0.0, steps = 0
+            while stepInEpoch < plan.stepsPerEpoch {
+                if let maxSteps, trainer.progress.step >= maxSteps {
+                    trainer.setPosition(epoch: epoch, stepInEpoch: stepInEpoch, skippedInEpoch: skipped)
+                    try trainer.saveCheckpoint(to: checkpointURL, partitions: partitions, preprocessing: preprocessing)
+                    return false
+                }
+                var loaded: [TrainingBatch] = []
+                for micro in plan.microBatches(ofStep: stepInEpoch) {
+                    let (batch, missing) = try source.batch(indices: micro.positions.map { order[$0] }, epoch: epoch)
+                    skipped += missing.count
+                    if let batch { loaded.append(batch) }
+                }
+                // Shares over the images that loaded, so the step still sees its mean loss.
+                let total = loaded.reduce(0) { $0 + $1.count }
+                if total > 0 {
+                    let result = try trainer.step(loaded.map { ($0, Double($0.count) / Double(total)) })
+                    lossSum += result.loss
+                    steps += 1
+                    try onStep(result)
+                }
+                stepInEpoch += 1
+                trainer.setPosition(epoch: epoch, stepInEpoch: stepInEpoch, skippedInEpoch: skipped)
+                if let every = checkpointEverySteps, every > 0, trainer.progress.step % every == 0, stepInEpoch < plan.stepsPerEpoch {
+                    try trainer.saveCheckpoint(to: checkpointURL, partitions: partitions, preprocessing: preprocessing)
+                }
+            }
+            try onEpoch(EpochSummary(epoch: epoch, meanLoss: steps > 0 ? lossSum / Double(steps) : .nan, steps: steps, skipped: skipped))
+            epoch += 1
+            stepInEpoch = 0
+            skipped = 0
+            trainer.setPosition(epoch: epoch, stepInEpoch: 0, skippedInEpoch: 0)
+            try trainer.saveCheckpoint(to: checkpointURL, partitions: partitions, preprocessing: preprocessing)
+        }
+        return true
+    }
+}
