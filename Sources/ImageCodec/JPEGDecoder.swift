@@ -310,6 +310,13 @@ struct JPEGStreamDecoder {
         let scan = JPEGScan(components: scanComponents, spectralStart: spectralStart, spectralEnd: spectralEnd,
                             successiveHigh: high, successiveLow: low, restartInterval: restartInterval)
         try scan.validate(progressive: frame.progressive, offset: q)
+        if frame.progressive && spectralStart > 0, let renderer,
+           let index = frame.components.firstIndex(where: { $0 === scanComponents[0] }), renderer.planes[index].blockSize == 1 {
+            // A 1x1 IDCT (1/8 scale) reads only DC: this AC scan's data need not be decoded.
+            position = try skipEntropyData(from: position)
+            scansDecoded += 1
+            return
+        }
         var reader = JPEGBitReader(base: base, end: count, position: position)
         if frame.progressive {
             try decodeProgressiveScan(scan, frame: frame, reader: &reader)
@@ -371,6 +378,7 @@ struct JPEGStreamDecoder {
         let predictors = UnsafeMutablePointer<Int32>.allocate(capacity: 4)
         predictors.initialize(repeating: 0, count: 4)
         defer { predictors.deallocate() }
+        let componentIndex = scan.components.map { c in frame.components.firstIndex { $0 === c }! }
         var plans: [JPEGBlockPlan] = []
         for (index, component) in scan.components.enumerated() {
             let h = interleaved ? component.horizontalSampling : 1, v = interleaved ? component.verticalSampling : 1
@@ -378,12 +386,12 @@ struct JPEGStreamDecoder {
                 for bx in 0..<h {
                     plans.append(JPEGBlockPlan(base: component.coefficients! + (by * component.blocksPerLine + bx) * 64,
                                                columnStride: h * 64, dc: JPEGHuffmanPointers(component.dcTable!),
-                                               ac: JPEGHuffmanPointers(component.acTable!), predictor: index))
+                                               ac: JPEGHuffmanPointers(component.acTable!), predictor: index,
+                                               storesAC: renderer.planes[componentIndex[index]].blockSize > 1))
                 }
             }
         }
         let rowBases = plans.map(\.base)
-        let componentIndex = scan.components.map { c in frame.components.firstIndex { $0 === c }! }
         var mcusLeftInInterval = scan.restartInterval
         try jpegNaturalOrder.withUnsafeBufferPointer { order in
             try plans.withUnsafeMutableBufferPointer { plan in

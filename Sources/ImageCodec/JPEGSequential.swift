@@ -14,7 +14,8 @@ struct JPEGHuffmanPointers {
     let maxCode16: UnsafePointer<Int32>
     let valueOffset: UnsafePointer<Int32>
     let values: UnsafePointer<UInt8>
-    /// Only for AC tables: `value << 16 | run << 8 | bits` for codes whose value fits too.
+    /// Only for AC tables: `value << 16 | run << 8 | bits` for codes whose value fits too,
+    /// `0x8000 | bits` for end-of-block.
     let fastAC: UnsafePointer<Int32>
 
     init(_ table: JPEGHuffmanTable) {
@@ -34,6 +35,9 @@ struct JPEGBlockPlan {
     let dc: JPEGHuffmanPointers
     let ac: JPEGHuffmanPointers
     let predictor: Int
+    /// False when the component's IDCT is 1x1 (1/8 scale): AC codes are parsed, not stored,
+    /// as libjpeg does for a DC-only IDCT.
+    let storesAC: Bool
 }
 
 extension JPEGHuffmanTable {
@@ -47,6 +51,7 @@ extension JPEGHuffmanTable {
             guard entry != 0 else { continue }
             let length = entry >> 8, rs = entry & 0xFF
             let run = rs >> 4, size = rs & 15
+            if rs == 0 { fastAC[index] = Int32(0x8000 | length); continue }       // EOB
             guard size != 0, length + size <= bits else { continue }
             let raw = (index >> (bits - length - size)) & ((1 << size) - 1)
             let value = raw < (1 << (size - 1)) ? raw - (1 << size) + 1 : raw
@@ -149,8 +154,9 @@ func jpegDecodeSequentialMCUs(mcuCount: Int, firstColumn: Int, plan: UnsafePoint
                     let bits = fast & 0xFF
                     buffer &<<= UInt64(bits)
                     count &-= bits
+                    if fast & 0x8000 != 0 { break }                   // end of block
                     k &+= (fast &>> 8) & 0xFF
-                    block[order[k]] = Int16(truncatingIfNeeded: fast &>> 16)
+                    if p.storesAC { block[order[k]] = Int16(truncatingIfNeeded: fast &>> 16) }
                     k &+= 1
                     continue
                 }
@@ -159,7 +165,8 @@ func jpegDecodeSequentialMCUs(mcuCount: Int, firstColumn: Int, plan: UnsafePoint
                 let run = rs &>> 4, size = rs & 15
                 if size != 0 {
                     k &+= run
-                    block[order[k]] = Int16(truncatingIfNeeded: receiveExtend(size))
+                    let value = receiveExtend(size)
+                    if p.storesAC { block[order[k]] = Int16(truncatingIfNeeded: value) }
                     k &+= 1
                 } else {
                     if run != 15 { break }
