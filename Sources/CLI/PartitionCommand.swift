@@ -54,6 +54,9 @@ struct PartitionCommand: Command {
             throw CommandFailure("\(outPath): cannot create the output folder (\(whyNotCreatable(outURL)))")
         }
         let partitions = try Partition.build(file.coordinates, minImages: minImages, maxImages: maxImages)
+        for (partition, name) in zip(partitions, fileNames) where partition.count == 0 {
+            printError("warning: \(name) has no cells: no level-2 cell holds more than --min \(minImages) images")
+        }
         let targets = fileNames.map { outURL.appendingPathComponent($0) }
         try Partition.write(Array(zip(partitions, targets)))
         for (partition, (name, limit)) in zip(partitions, zip(fileNames, maxImages)) {

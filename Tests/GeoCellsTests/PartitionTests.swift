@@ -124,6 +124,21 @@ final class PartitionTests: XCTestCase {
         XCTAssertEqual(partition.classLabel(latitude: 38.67121908948002, longitude: -109.49742631801699), 0)
     }
 
+    /// GeoEstimation's published MP-16 partitions, when a developer points GEOESTIMATION_CELLS at
+    /// a folder holding cells_50_{5000,2000,1000}.csv (not bundled: third-party files, 1.2 MB).
+    /// The head sizes of the paper; each cell's mean finds its own class in most cells.
+    func testReadsPublishedGeoEstimationPartitions() throws {
+        guard let folder = ProcessInfo.processInfo.environment["GEOESTIMATION_CELLS"] else {
+            throw XCTSkip("set GEOESTIMATION_CELLS to a folder with GeoEstimation's cells_50_*.csv")
+        }
+        for (maxImages, expected) in [(5000, 3298), (2000, 7202), (1000, 12893)] {
+            let partition = try Partition(contentsOf: URL(fileURLWithPath: "\(folder)/cells_50_\(maxImages).csv"))
+            XCTAssertEqual(partition.count, expected)
+            let ownClass = partition.cells.filter { partition.classLabel(latitude: $0.latitudeMean, longitude: $0.longitudeMean) == $0.classLabel }
+            XCTAssertGreaterThan(Double(ownClass.count), 0.9 * Double(expected), "cells_50_\(maxImages).csv")
+        }
+    }
+
     func testBadPartitionFilesThrow() {
         let header = "class_label,hex_id,imgs_per_class,latitude_mean,longitude_mean\n"
         let cases: [(String, String)] = [
