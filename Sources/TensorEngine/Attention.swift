@@ -54,8 +54,7 @@ public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: Unsafe
                  beta: 1, dv, threads: 1)
             for row in 0..<n {                                     // dP → dS in place
                 let pRow = p + row * n, dRow = dS + row * n
-                var dot: Float = 0
-                for j in 0..<n { dot += pRow[j] * dRow[j] }
+                let dot = dotProduct(pRow, dRow, count: n)
                 for j in 0..<n { dRow[j] = pRow[j] * (dRow[j] - dot) }
             }
             gemm(GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: 3 * c), alpha: scale, dS, k,

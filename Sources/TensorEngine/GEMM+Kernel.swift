@@ -3,26 +3,39 @@ import Foundation
 // MARK: - Blocking
 
 /// Register tile (MR×NR) and cache blocks. The 6×16 tile keeps 12 SIMD8 accumulators, two B
-/// vectors and one broadcast A value in the 16 ymm registers (DESIGN.md: ~95% of peak in L1).
-/// A B micro-panel (KC×NR = 16 KiB) stays in L1 while the MC×KC block of A (96 KiB) streams from
-/// L2; output tiles are MC×NC, handed to workers dynamically.
+/// vectors and one broadcast A value in the 16 ymm registers (DESIGN.md: ~95% of peak in L1;
+/// measured here: 93-96 GFLOP/s per core with the kernel's panels in L1).
+/// A B micro-panel (KC×NR = 16 KiB) stays in L1 while the MC×KC block of A (up to 240 KiB) streams
+/// from L2 (512 KiB per core here). Measured per CPU-second on one core (ZZ probes, loaded
+/// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes from ~72 to ~80 GFLOP/s; KC 256 vs 384 and NC
+/// 384 vs 768 were within noise. Output tiles are MC×NC, handed to workers dynamically.
 let gemmMR = 6, gemmNR = 16
-let gemmKC = 256, gemmMC = 96, gemmNC = 384
+let gemmKC = 256, gemmMC = 240, gemmNC = 768
 
 struct GEMMPlan {
+    let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC small enough for every worker
     let paddedN: Int            // N rounded up to NR
+    let paddedM: Int            // M rounded up to MR
     let kBlocks: Int
     let mTiles: Int, nTiles: Int
     let packedBCount: Int       // K×paddedN
-    let packedACount: Int       // one MC×KC block, per worker
+    let packedACount: Int       // K×paddedM: all of op(A), packed once per call
 
-    init(_ shape: GEMMShape) {
-        paddedN = (shape.n + gemmNR - 1) / gemmNR * gemmNR
+    init(_ shape: GEMMShape, threads: Int = 1) {
+        func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+        paddedN = roundUp(shape.n, gemmNR)
+        paddedM = roundUp(shape.m, gemmMR)
         kBlocks = max(1, (shape.k + gemmKC - 1) / gemmKC)
-        mTiles = (shape.m + gemmMC - 1) / gemmMC
-        nTiles = (shape.n + gemmNC - 1) / gemmNC
+        // Equal row tiles (1576 rows: 7 × 228, not 6 × 240 + 136), each a multiple of MR.
+        let rowTiles = max(1, (shape.m + gemmMC - 1) / gemmMC)
+        mc = max(gemmMR, roundUp((shape.m + rowTiles - 1) / rowTiles, gemmMR))
+        mTiles = max(1, (shape.m + mc - 1) / mc)
+        // At least three tiles per worker, so that one slowed by another process evens out.
+        let columnTiles = max((shape.n + gemmNC - 1) / gemmNC, (3 * threads + mTiles - 1) / mTiles)
+        nc = max(gemmNR, roundUp((shape.n + columnTiles - 1) / columnTiles, gemmNR))
+        nTiles = max(1, (shape.n + nc - 1) / nc)
         packedBCount = max(shape.k, 1) * paddedN
-        packedACount = (gemmMC + gemmMR) * gemmKC
+        packedACount = max(shape.k, 1) * paddedM
     }
 }
 
@@ -115,37 +128,54 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
 
 // MARK: - Driver
 
-/// The blocked loops over a packed B: output tiles (MC×NC) in parallel; in each, for every KC
-/// block, pack A, then sweep B's panels (outer, L1-resident) over A's panels (inner, from L2).
+/// Packs all of op(A) (M×K) into KC-column blocks of MR-row panels, in parallel over
+/// (block, MC rows): block kb, panel ip starts at kb·KC·paddedM + ip·kcLen·MR. Packing A once
+/// per call, rather than once per output tile, matters most for Aᵀ·B with a long K (measured:
+/// 53 → 62 GFLOP/s per core on 1576×3072×768 from halving the repacks alone).
+func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
+              plan: GEMMPlan, threads: Int) {
+    let tasks = plan.kBlocks * plan.mTiles
+    let source = SharedPointer(a), destination = SharedPointer(packed)
+    let workers = shape.m * shape.k < 1 << 16 ? 1 : threads
+    parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panels
+        let kb = task / plan.mTiles, mt = task % plan.mTiles
+        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+        let i0 = mt * plan.mc, rows = min(plan.mc, shape.m - i0)
+        packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: p0, kcLen: kcLen,
+              into: destination.base + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR)
+    }
+}
+
+/// The blocked loops over a packed B: packs A, then computes output tiles (MC×NC) in parallel;
+/// in each, for every KC block, B's panels (outer, L1-resident) sweep over A's panels (inner,
+/// from L2). `packedA`: K×paddedM floats of scratch, or nil to borrow from the pool.
 func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
                  _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
                  threads: Int, packedA givenPackedA: UnsafeMutablePointer<Float>? = nil) {
     let tasks = plan.mTiles * plan.nTiles
     let workers = max(1, min(threads, tasks))
     let run = { (packedA: UnsafeMutablePointer<Float>) in
-        let aShared = SharedPointer(a), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
-        let scratch = SharedPointer(packedA)
-        parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile
-            gemmTile(shape, plan: plan, tile: task, alpha: alpha, UnsafePointer(aShared.base), bShared.base,
-                     beta: beta, cShared.base, packedA: scratch.base + worker * plan.packedACount)
+        packAllA(shape, a, into: packedA, plan: plan, threads: threads)
+        let aShared = SharedPointer(packedA), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
+        parallelFor(tasks: tasks, threads: workers) { _, task in   // task writes its own C tile
+            gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, bShared.base, beta: beta, cShared.base)
         }
     }
-    if let givenPackedA, workers == 1 { run(givenPackedA) }
-    else { ScratchPool.withBuffer(plan.packedACount * workers, run) }
+    if let givenPackedA { run(givenPackedA) }
+    else { ScratchPool.withBuffer(plan.packedACount, run) }
 }
 
-/// One MC×NC output tile over the whole K.
+/// One MC×NC output tile over the whole K, from packed A and B.
 @inline(__always)
-func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ a: UnsafePointer<Float>,
-              _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
-              packedA: UnsafeMutablePointer<Float>) {
-    let i0 = (tile / plan.nTiles) * gemmMC, rows = min(gemmMC, shape.m - i0)
-    let j0 = (tile % plan.nTiles) * gemmNC, columns = min(gemmNC, shape.n - j0)
+func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ packedA: UnsafeMutablePointer<Float>,
+              _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>) {
+    let i0 = (tile / plan.nTiles) * plan.mc, rows = min(plan.mc, shape.m - i0)
+    let j0 = (tile % plan.nTiles) * plan.nc, columns = min(plan.nc, shape.n - j0)
     var edge = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
     for kb in 0..<plan.kBlocks {
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
-        packA(shape, a, i0: i0, rows: rows, p0: p0, kcLen: kcLen, into: packedA)
         let blockBeta = kb == 0 ? beta : 1
+        let aBlock = packedA + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR
         let bBlock = packedB + kb * gemmKC * plan.paddedN
         var jr = 0
         while jr < columns {
@@ -153,7 +183,7 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ a: 
             let panelColumns = min(gemmNR, columns - jr)
             var ir = 0
             while ir < rows {
-                let aPanel = packedA + (ir / gemmMR) * kcLen * gemmMR
+                let aPanel = aBlock + (ir / gemmMR) * kcLen * gemmMR
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
                 if panelRows == gemmMR && panelColumns == gemmNR {

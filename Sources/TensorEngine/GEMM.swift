@@ -44,9 +44,9 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
         scaleMatrix(c, rows: shape.m, columns: shape.n, ld: shape.ldc, by: beta)
         return
     }
-    let plan = GEMMPlan(shape)
     // Below ~1 MFLOP the Dispatch round trip costs more than the second core gives.
     let workers = shape.m * shape.n * shape.k < 1 << 19 ? 1 : threads
+    let plan = GEMMPlan(shape, threads: workers)
     ScratchPool.withBuffer(plan.packedBCount) { packedB in
         packB(shape, b, into: packedB, plan: plan, threads: workers)
         gemmPackedB(shape, plan: plan, alpha: alpha, a, packedB, beta: beta, c, threads: workers)
@@ -88,7 +88,7 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
         return
     }
     let workers = shape.m * shape.n * shape.k < 1 << 19 ? 1 : threads
-    gemmPackedB(shape, plan: GEMMPlan(shape), alpha: alpha, a, b.storage.base, beta: beta, c, threads: workers)
+    gemmPackedB(shape, plan: GEMMPlan(shape, threads: workers), alpha: alpha, a, b.storage.base, beta: beta, c, threads: workers)
 }
 
 /// `count` independent GEMMs of one shape whose operands sit at fixed strides (in elements):

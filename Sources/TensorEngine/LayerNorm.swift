@@ -78,9 +78,19 @@ public func layerNormBackward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<
     for r in 0..<rows {
         let row = x + r &* c, dyRow = dy + r &* c
         let mu = mean[r], inv = rstd[r]
-        for j in 0..<c {
+        var j = 0
+        while j &+ 8 <= c {
+            let dyv = UnsafeRawPointer(dyRow + j).loadUnaligned(as: SIMD8<Float>.self)
+            let xhat = (UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - mu) * inv
+            let g = UnsafeMutableRawPointer(dGamma + j), b = UnsafeMutableRawPointer(dBeta + j)
+            g.storeBytes(of: g.loadUnaligned(as: SIMD8<Float>.self).addingProduct(dyv, xhat), as: SIMD8<Float>.self)
+            b.storeBytes(of: b.loadUnaligned(as: SIMD8<Float>.self) + dyv, as: SIMD8<Float>.self)
+            j &+= 8
+        }
+        while j < c {
             dGamma[j] += dyRow[j] * (row[j] - mu) * inv
             dBeta[j] += dyRow[j]
+            j &+= 1
         }
     }
 }

@@ -29,8 +29,5 @@ public func linearBackward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Fl
 
 /// out[j] += Σ_r m[r, j] in row order (deterministic).
 func columnSum(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let row = m + r &* columns
-        for j in 0..<columns { out[j] += row[j] }
-    }
+    for r in 0..<rows { accumulate(m + r &* columns, into: out, count: columns) }
 }
