@@ -80,7 +80,8 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
         try command.run(parsed)
         return ExitCode.success
     } catch let error as UsageError {
-        printError("error: \(error.message)\n\(command.helpText.split(separator: "\n").first ?? "")\nRun 'translocator \(command.name) --help' for more.")
+        // One line, as every error (STYLE.md): the help page is one flag away.
+        printError("error: \(error.message) (see 'translocator \(command.name) --help')")
         return ExitCode.usage
     } catch let error as CommandFailure {
         printError("error: \(error.message)")
