@@ -1,0 +1,53 @@
+// MARK: - ToTensor + Normalize (torchvision), CHW Float32
+
+/// Per-channel mean and standard deviation of the ImageNet training set (torchvision's
+/// `Normalize` values in TransLocator's pipeline, DESIGN.md "Training").
+public struct ChannelStatistics: Sendable, Equatable {
+    public var mean: (Float, Float, Float)
+    public var std: (Float, Float, Float)
+
+    public init(mean: (Float, Float, Float), std: (Float, Float, Float)) {
+        self.mean = mean
+        self.std = std
+    }
+
+    /// ImageNet: mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
+    public static let imageNet = ChannelStatistics(mean: (0.485, 0.456, 0.406), std: (0.229, 0.224, 0.225))
+
+    public static func == (a: ChannelStatistics, b: ChannelStatistics) -> Bool {
+        a.mean == b.mean && a.std == b.std
+    }
+}
+
+extension Image {
+    /// `Normalize(mean, std)(ToTensor()(image))`: a [3, height, width] Float32 tensor, row-major,
+    /// each value `(x / 255 - mean[c]) / std[c]` in single precision in that order, as torch
+    /// computes it (bit-identical).
+    public func normalizedCHW(_ statistics: ChannelStatistics = .imageNet) -> [Float] {
+        var out = [Float](repeating: 0, count: 3 * width * height)
+        out.withUnsafeMutableBufferPointer { writeNormalizedCHW(into: $0.baseAddress!, statistics) }
+        return out
+    }
+
+    /// Writes the `normalizedCHW` values to `destination` (3·width·height floats), e.g. one
+    /// sample's slot in a batch tensor.
+    public func writeNormalizedCHW(into destination: UnsafeMutablePointer<Float>, _ statistics: ChannelStatistics = .imageNet) {
+        // Each output depends on one byte and the channel: three 256-entry tables.
+        let means = [statistics.mean.0, statistics.mean.1, statistics.mean.2]
+        let stds = [statistics.std.0, statistics.std.1, statistics.std.2]
+        var table = [Float](repeating: 0, count: 3 * 256)
+        for c in 0..<3 {
+            for v in 0..<256 { table[c * 256 + v] = (Float(v) / 255 - means[c]) / stds[c] }
+        }
+        let planeSize = width * height
+        table.withUnsafeBufferPointer { t in
+            pixels.withUnsafeBufferPointer { p in
+                for i in 0..<planeSize {
+                    destination[i] = t[Int(p[3 &* i])]
+                    destination[planeSize &+ i] = t[256 &+ Int(p[3 &* i &+ 1])]
+                    destination[2 &* planeSize &+ i] = t[512 &+ Int(p[3 &* i &+ 2])]
+                }
+            }
+        }
+    }
+}
