@@ -5,6 +5,7 @@ import Foundation
 let allCommands: [any Command.Type] = [
     PartitionCommand.self,
     CellCommand.self,
+    PredictCommand.self,
     VerifyImportCommand.self,
     BenchForwardCommand.self,
     BenchPartitionCommand.self,

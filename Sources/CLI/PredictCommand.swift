@@ -1,0 +1,88 @@
+import Foundation
+import ImageCodec
+import TransLocator
+
+/// `translocator predict IMAGE... --model M [--seg SEG.png] [--top K] [--json]` (DESIGN.md).
+struct PredictCommand: Command {
+    static let name = "predict"
+    static let summary = "Where was this photo taken? The most likely geo-cells with their coordinates."
+    static let operandsUsage = "<image>..."
+    static let discussion = """
+        Runs a model file (made by 'translocator train') on JPEG or PNG photos and prints, for each, \
+        the most likely fine geo-cells: rank, probability, the cell's mean latitude and longitude \
+        (degrees) and its S2 token. The photo is resized (short side as the model was trained), \
+        center-cropped and normalized; --tencrop averages the logits of ten crops instead. A \
+        TransLocator model also needs each photo's ADE20K segmentation map (--seg, once per image, \
+        in order): an 8-bit PNG of class indices 0-149 or an RGB PNG coded with the ADE20K palette, \
+        the photo's size. A ViT-MT model needs none. Photos run in batches.
+        """
+    static let options: [OptionSpec] = [
+        .option("model", short: "m", value: "file", required: true, "Model file (.safetensors with translocator metadata)."),
+        .option("seg", value: "png", "Segmentation map of the next image, repeated once per image (TransLocator models)."),
+        .option("top", short: "k", value: "k", "How many cells to print per image (default: 5)."),
+        .flag("json", "Print one JSON document: [{image, predictions: [{rank, probability, latitude, longitude, token}]}]."),
+        .flag("hierarchical", "Rank by p_fine x p_middle(parent) x p_coarse(parent)."),
+        .flag("tencrop", "Average the logits of TenCrop (four corners, center, and their mirror images)."),
+        .option("batch", value: "n", "Images per forward pass (default: 8)."),
+    ]
+    static let examples = [
+        "translocator predict data/kauai.png --model vit-mt.safetensors",
+        "translocator predict photo.jpg --seg photo-seg.png --model translocator.safetensors --top 3 --json",
+        "translocator predict a.jpg b.jpg --seg a.png --seg b.png --model m.safetensors --hierarchical --tencrop",
+    ]
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let images = arguments.operands
+        guard !images.isEmpty else { throw UsageError("expected at least one image") }
+        let top = try arguments.int("top", default: 5, in: 1...1_000_000)
+        let batch = try arguments.int("batch", default: 8, in: 1...1024)
+        let segs = arguments.values["seg"] ?? []
+        guard segs.isEmpty || segs.count == images.count else {
+            throw UsageError("got \(segs.count) --seg maps for \(images.count) images: give one per image, in order")
+        }
+        let file = try ModelFile(contentsOf: URL(fileURLWithPath: try arguments.requiredString("model")))
+        var photos: [PhotoInput] = []
+        for (i, path) in images.enumerated() {
+            let url = URL(fileURLWithPath: path)
+            let image = try Image(contentsOf: url)
+            let map = segs.isEmpty ? nil : try readSegmentationMap(contentsOf: URL(fileURLWithPath: segs[i]))
+            photos.append(PhotoInput(image: image, segmentation: map, name: segs.isEmpty ? path : segs[i]))
+        }
+        let predictor = Predictor(file)
+        let results = try predictor.predict(photos, top: top, hierarchical: arguments.flag("hierarchical"),
+                                            tenCrop: arguments.flag("tencrop"), batchSize: batch)
+        if arguments.flag("json") {
+            let documents = zip(images, results).map { image, predictions in
+                let rows = predictions.map {
+                    "{\"rank\": \($0.rank), \"probability\": \($0.probability), \"latitude\": \($0.latitude), "
+                        + "\"longitude\": \($0.longitude), \"token\": \"\($0.token)\"}"
+                }
+                return "  {\"image\": \(jsonString(image)), \"predictions\": [\n    " + rows.joined(separator: ",\n    ") + "\n  ]}"
+            }
+            print("[\n" + documents.joined(separator: ",\n") + "\n]")
+            return
+        }
+        for (index, (image, predictions)) in zip(images, results).enumerated() {
+            if index > 0 { print("") }
+            print(image)
+            print("rank  probability   latitude   longitude  token")
+            for p in predictions {
+                print(String(format: "%4d  %11.6f %10.5f %11.5f  %@", p.rank, p.probability, p.latitude, p.longitude, p.token))
+            }
+        }
+    }
+
+    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
