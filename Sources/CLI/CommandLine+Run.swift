@@ -14,6 +14,8 @@ let allCommands: [any Command.Type] = [
     BenchDecodeCommand.self,
     SynthesizeCommand.self,
     ManifestCommand.self,
+    EvalCommand.self,
+    TrainCommand.self,
 ]
 
 /// The help page of a command family such as `bench`: its members and their summaries.

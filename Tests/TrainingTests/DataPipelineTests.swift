@@ -1,0 +1,100 @@
+import XCTest
+import GeoCells
+import ImageCodec
+import TensorEngine
+import TransLocator
+@testable import Training
+
+final class DataPipelineTests: XCTestCase {
+    func testPhotoAndMapShareEveryGeometricDrawAndRepeatPerEpochAndIndex() {
+        // The photo's red channel is 10 x the map's class, so alignment is checkable pixel by pixel.
+        let side = 20
+        var classes = [UInt8](repeating: 0, count: side * side)
+        for y in 0..<side { for x in 0..<side { classes[y * side + x] = UInt8(1 + (x / 5) + 4 * (y / 7)) } }
+        let map = SegmentationMap(width: side, height: side, classes: classes)
+        let photo = Image(width: side, height: side, pixels: classes.flatMap { [10 * $0, 7, 3] })
+        var augmentation = TrainingConfig.Augmentation()
+        augmentation.colorJitterProbability = 0                           // geometry only
+        let preprocessor = Preprocessor(resizeShortSide: side, cropSize: 16, augmentation: augmentation, seed: 8)
+        var flips = 0
+        for index in 0..<12 {
+            let (p, m) = preprocessor.prepare(photo: photo, map: map, epoch: 1, index: index)
+            let mapOut = try! XCTUnwrap(m)
+            XCTAssertEqual([p.width, p.height, mapOut.width, mapOut.height], [16, 16, 16, 16])
+            for i in 0..<(16 * 16) {
+                if mapOut.classes[i] == 255 {
+                    XCTAssertEqual(p.pixels[3 * i], 0, "index \(index) pixel \(i): uncovered in the map, not black in the photo")
+                } else {
+                    XCTAssertEqual(p.pixels[3 * i], 10 * mapOut.classes[i], "index \(index) pixel \(i), seed 8")
+                }
+            }
+            let again = preprocessor.prepare(photo: photo, map: map, epoch: 1, index: index)
+            XCTAssertEqual(again.photo, p)
+            if preprocessor.prepare(photo: photo, map: map, epoch: 2, index: index).photo != p { flips += 1 }
+        }
+        XCTAssertGreaterThan(flips, 8, "another epoch draws again, seed 8")
+        let evaluation = Preprocessor(resizeShortSide: side, cropSize: 16, augmentation: nil, seed: 8)
+        XCTAssertEqual(evaluation.prepare(photo: photo, map: map, epoch: 0, index: 0).photo, photo.centerCropped(width: 16, height: 16))
+    }
+
+    /// A small synthetic data set on disk with partitions that cover it.
+    static func dataSet(count: Int, at root: URL) throws -> (manifest: Manifest, partitions: GeoPartitions) {
+        _ = try Synthesizer(imageCount: count, seed: 2, imageSize: 24, validationShare: 0.1, testShare: 0.1)
+            .synthesize(from: SynthesizerTests.places(400), to: root)
+        let manifest = try Manifest(contentsOf: root.appendingPathComponent("train.csv"))
+        let built = try Partition.build(manifest.coordinates, minImages: 0, maxImages: [8, 4, 2])
+        return (manifest, GeoPartitions(coarse: built[0], middle: built[1], fine: built[2]))
+    }
+
+    func testBatchesFromAManifestSkipMissingImages() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (manifest, partitions) = try Self.dataSet(count: 12, at: root)
+        let hierarchy = try SceneHierarchy(contentsOf: root.appendingPathComponent("scene_hierarchy.csv"))
+        let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy, sceneClasses: 16)
+        XCTAssertEqual(labelled.count, manifest.count)
+        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(resizeShortSide: 18, cropSize: 16,
+                                         augmentation: TrainingConfig.Augmentation(), seed: 1), useSegmentation: true)
+        let (batch, skipped) = try source.batch(indices: [0, 3, 5], epoch: 0)
+        XCTAssertEqual(batch?.rgb.shape, [3, 3, 16, 16])
+        XCTAssertEqual(batch?.seg?.shape, [3, 3, 16, 16])
+        XCTAssertEqual(batch?.labels[.fine], [0, 3, 5].map { Int(labelled.fine[$0]) })
+        XCTAssertTrue(skipped.isEmpty)
+        XCTAssertEqual(try source.batch(indices: [0, 3, 5], epoch: 0).batch?.rgb.scalars, batch?.rgb.scalars, "deterministic")
+
+        try FileManager.default.removeItem(at: manifest.imageURL(of: manifest.entries[labelled.entryIndices[3]]))
+        let (partial, missing) = try source.batch(indices: [0, 3, 5], epoch: 0)
+        XCTAssertEqual(missing, [3])
+        XCTAssertEqual(partial?.rgb.shape, [2, 3, 16, 16])
+        XCTAssertEqual(partial?.labels[.scene], [0, 5].map { Int(labelled.scene[$0]) })
+        XCTAssertEqual(Array(partial!.rgb.scalars[768...]), Array(batch!.rgb.scalars[1536...]), "rows compacted in order")
+        XCTAssertEqual(source.problems.count, 1)
+    }
+
+    func testEvaluatorScoresAModelFileAndNamesMissingImages() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("evaluator-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (manifest, partitions) = try Self.dataSet(count: 10, at: root)
+        let config = ModelConfig(imageSize: 16, patchSize: 8, embedDimension: 16, depth: 1, headCount: 2, sceneClasses: 16)
+        let model = try TransLocatorModel(config: config, headSizes: partitions.headSizes, seed: 1)
+        let url = root.appendingPathComponent("model.safetensors")
+        try ModelFile(model: model, partitions: partitions, preprocessing: Preprocessing(resizeShortSide: 18)).write(to: url)
+        var evaluator = Evaluator(modelFile: try ModelFile(contentsOf: url))
+        evaluator.batchSize = 3
+        let result = try evaluator.evaluate(manifest)
+        XCTAssertEqual(result.evaluation.images, manifest.entries.map(\.imagePath))
+        let cellMeans = Set(partitions.fine.cells.map(\.mean))
+        XCTAssertTrue(result.evaluation.predictions.allSatisfy { cellMeans.contains($0) }, "answers are fine-cell means")
+        evaluator.tenCrop = true
+        XCTAssertEqual(try evaluator.evaluate(manifest).evaluation.images.count, manifest.count)
+
+        try FileManager.default.removeItem(at: manifest.imageURL(of: manifest.entries[1]))
+        XCTAssertThrowsError(try evaluator.evaluate(manifest)) { error in
+            XCTAssertEqual("\(error)", "\(manifest.file):3: image '\(manifest.entries[1].imagePath)' does not exist")
+        }
+        evaluator.skipInvalid = true
+        let skipping = try evaluator.evaluate(manifest)
+        XCTAssertEqual(skipping.evaluation.images.count, manifest.count - 1)
+        XCTAssertEqual(skipping.skipped.count, 1)
+    }
+}
