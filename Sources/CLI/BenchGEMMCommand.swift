@@ -16,6 +16,7 @@ struct BenchGEMMCommand: Command {
         .flag("json", "Print one JSON array of {m, k, n, transposeA, transposeB, threads, gflops}."),
         .option("threads", value: "n,n", "Thread counts to run (default: 1,2)."),
         .option("repeats", value: "n", "Timed runs per shape; the best is reported (default: 5)."),
+        .flag("cpu-time", "Divide by process CPU seconds, not wall seconds: GFLOP per core-second, steadier on a busy machine."),
         .flag("peak", "Also measure the FMA peak (GFLOP/s) per thread count and print each result's % of it."),
     ]
     static let examples = [
@@ -47,6 +48,7 @@ struct BenchGEMMCommand: Command {
         }
         let repeats = try arguments.int("repeats", default: 5, in: 1...1000)
         let json = arguments.flag("json")
+        let cpuTime = arguments.flag("cpu-time")
         var peaks: [Int: Double] = [:]
         if arguments.flag("peak") {
             for threads in threadCounts {
@@ -58,7 +60,7 @@ struct BenchGEMMCommand: Command {
         if !json { print("    m     k     n  transA transB threads   GFLOP/s" + (peaks.isEmpty ? "" : "  %peak")) }
         for shape in shapes {
             for threads in threadCounts {
-                let gflops = GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats)
+                let gflops = GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats, cpuTime: cpuTime)
                 if json {
                     rows.append("{\"m\": \(shape.m), \"k\": \(shape.k), \"n\": \(shape.n), \"transposeA\": \(shape.transposeA), "
                                 + "\"transposeB\": \(shape.transposeB), \"threads\": \(threads), \"gflops\": \(String(format: "%.2f", gflops))}")

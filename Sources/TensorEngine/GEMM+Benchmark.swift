@@ -4,7 +4,10 @@ import Foundation
 public enum GEMMBenchmark {
     /// GFLOP/s of `gemm` at `shape` on `threads` workers: best of `repeats` timed runs after one
     /// warm-up (the warm-up also sizes the scratch pool, so timed runs allocate nothing).
-    public static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5) -> Double {
+    /// `cpuTime`: divide by the process's CPU seconds instead of wall seconds: GFLOP per
+    /// core-second, which a machine shared with other work disturbs far less (with several
+    /// threads it measures per-core efficiency, not throughput).
+    public static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5, cpuTime: Bool = false) -> Double {
         let aCount = (shape.transposeA ? shape.k : shape.m) * shape.lda
         let bCount = (shape.transposeB ? shape.n : shape.k) * shape.ldb
         var rng = SeededGenerator(seed: 1)
@@ -13,10 +16,16 @@ public enum GEMMBenchmark {
         b.fillUniform(low: -1, high: 1, using: &rng)
         gemm(shape, a.data, b.data, c.data, threads: threads)
         var best = Double.infinity
+        func now() -> Double {
+            if !cpuTime { return Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+            var time = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+            return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+        }
         for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = now()
             gemm(shape, a.data, b.data, c.data, threads: threads)
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            best = min(best, now() - start)
         }
         return 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) / best * 1e-9
     }

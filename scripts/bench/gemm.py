@@ -23,6 +23,7 @@ NUMPY_CHILD = r"""
 import json, sys, time
 import numpy as np
 shapes, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
+clock = time.process_time if sys.argv[3] == "cpu" else time.perf_counter
 rng = np.random.default_rng(1)
 out = []
 for s in shapes:
@@ -35,9 +36,9 @@ for s in shapes:
     np.matmul(opa, opb, out=c)
     best = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         np.matmul(opa, opb, out=c)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock() - t)
     out.append(2 * m * n * k / best * 1e-9)
 print(json.dumps(out))
 """
@@ -50,13 +51,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="both sides divide by process CPU seconds (GFLOP per core-second): steadier on a busy "
+                             "machine; with 1 thread it equals throughput on an idle one")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
 
     ours, theirs, peaks = {}, {}, {}
     for round_index in range(args.rounds):
         run = subprocess.run([args.binary, "bench", "gemm", "--json", "--peak", "--threads", args.threads,
-                              "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
+                              "--repeats", str(args.repeats)] + (["--cpu-time"] if args.cpu_time else []), capture_output=True, text=True, check=True)
         for line in run.stderr.splitlines():
             match = re.match(r"peak (\d+) thread\(s\): ([\d.]+)", line)
             if match:
@@ -69,7 +73,8 @@ def main():
         for t in threads:
             shapes = [r for r in rows if r["threads"] == t]
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
-            child = subprocess.run([sys.executable, "-c", NUMPY_CHILD, json.dumps(shapes), str(args.repeats)],
+            child = subprocess.run([sys.executable, "-c", NUMPY_CHILD, json.dumps(shapes), str(args.repeats),
+                                    "cpu" if args.cpu_time else "wall"],
                                    capture_output=True, text=True, check=True, env=env)
             for row, value in zip(shapes, json.loads(child.stdout)):
                 key = (row["m"], row["k"], row["n"], row["transposeA"], row["transposeB"], t)
