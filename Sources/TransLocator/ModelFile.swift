@@ -71,7 +71,7 @@ public struct ModelFile {
     }
 
     /// Writes the model file; `extraTensors` (a checkpoint's optimizer state) follow the parameters.
-    /// - Throws: `WeightFileError.unwritable`.
+    /// - Throws: `SafeTensorsError` when the file cannot be written.
     public func write(to url: URL, extraTensors: [(name: String, tensor: Tensor)] = []) throws {
         var metadata = self.metadata
         metadata["format"] = Self.format
@@ -83,7 +83,7 @@ public struct ModelFile {
     }
 
     /// Reads a model file written by `write` (or the twin's exporter).
-    /// - Throws: `WeightFileError` naming the file: not safetensors, no translocator metadata, a
+    /// - Throws: `SafeTensorsError` (not safetensors) or `WeightFileError` naming the file: no translocator metadata, a
     ///   config or partition that does not parse, weights that do not fit the config (every
     ///   missing and misshaped parameter at once).
     public init(contentsOf url: URL) throws {
