@@ -140,7 +140,7 @@ final class MetricsLog {
     private let handle: FileHandle
 
     init(url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         do { handle = try FileHandle(forWritingTo: url) } catch {
             throw CommandFailure("\(url.path): cannot open (\(error.localizedDescription))")
         }
