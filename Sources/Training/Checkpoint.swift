@@ -1,4 +1,5 @@
 import Foundation
+import ImageCodec
 
 /// A checkpoint that cannot be trusted or written.
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
