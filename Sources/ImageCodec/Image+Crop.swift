@@ -45,7 +45,7 @@ func centerCropOrigin(size: Int, crop: Int) -> Int {
 extension Image {
     /// Pillow's `crop((left, top, left + width, top + height))`: areas outside are black.
     public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int) -> Image {
-        precondition(cropWidth >= 0 && cropHeight >= 0, "crop \(cropWidth)x\(cropHeight)")
+        precondition(cropWidth >= 0 && cropHeight >= 0, "crop \(cropWidth)x\(cropHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
         return Image(width: cropWidth, height: cropHeight,
                      pixels: cropPixels(pixels, width: width, height: height, channels: 3,
                                         left: left, top: top, cropWidth: cropWidth, cropHeight: cropHeight))
@@ -60,7 +60,7 @@ extension Image {
 
     /// torchvision `FiveCrop`: top-left, top-right, bottom-left, bottom-right, center.
     public func fiveCrops(width cropWidth: Int, height cropHeight: Int) -> [Image] {
-        precondition(cropWidth <= width && cropHeight <= height, "five crops of \(cropWidth)x\(cropHeight) from \(width)x\(height)")
+        precondition(cropWidth <= width && cropHeight <= height, "five crops of \(cropWidth)x\(cropHeight) from \(width)x\(height)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
         return [cropped(left: 0, top: 0, width: cropWidth, height: cropHeight),
                 cropped(left: width - cropWidth, top: 0, width: cropWidth, height: cropHeight),
                 cropped(left: 0, top: height - cropHeight, width: cropWidth, height: cropHeight),

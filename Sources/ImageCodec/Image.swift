@@ -11,7 +11,7 @@ public struct Image: Equatable, Sendable {
 
     /// Wraps `pixels` (`width * height * 3` bytes of interleaved RGB).
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
                      "Image \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")  // invariant: callers size the buffer
         self.width = width
         self.height = height

@@ -13,7 +13,7 @@ public struct SegmentationMap: Equatable, Sendable {
     public var classes: [UInt8]
 
     public init(width: Int, height: Int, classes: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && classes.count == width * height,
+        precondition(width >= 0 && height >= 0 && classes.count == width * height,  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
                      "SegmentationMap \(width)x\(height) needs \(width * height) indices, got \(classes.count)")
         self.width = width
         self.height = height
@@ -44,7 +44,7 @@ public struct SegmentationMap: Equatable, Sendable {
 
     /// Nearest-neighbour resize (Pillow `resize(..., NEAREST)`, which torchvision uses for maps).
     public func resized(width newWidth: Int, height newHeight: Int) -> SegmentationMap {
-        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")
+        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
         if newWidth == width && newHeight == height { return self }
         return SegmentationMap(width: newWidth, height: newHeight,
                                classes: resampleNearest(classes, width: width, height: height, channels: 1, to: newWidth, newHeight))

@@ -27,9 +27,9 @@ public enum CrossEntropyTarget {
 public func crossEntropyForward(_ logits: UnsafePointer<Float>, target: CrossEntropyTarget,
                                 probabilities: UnsafeMutablePointer<Float>, batch b: Int, classes k: Int) -> Float {
     if case let .labels(labels, _) = target {
-        precondition(labels.count == b, "cross-entropy: \(labels.count) labels for batch \(b)")
+        precondition(labels.count == b, "cross-entropy: \(labels.count) labels for batch \(b)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         for (row, label) in labels.enumerated() {
-            precondition(label >= 0 && label < k, "cross-entropy: label \(label) of row \(row) outside 0..<\(k)")
+            precondition(label >= 0 && label < k, "cross-entropy: label \(label) of row \(row) outside 0..<\(k)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         }
     }
     softmaxForward(logits, probabilities, rows: b, columns: k)

@@ -79,7 +79,7 @@ func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
 func qualified(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
 func requireSame(_ a: [Int], _ b: [Int], _ what: String) {
-    precondition(a == b, "\(what): shape \(a), expected \(b)")
+    precondition(a == b, "\(what): shape \(a), expected \(b)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
 }
 
 // MARK: - Linear
@@ -117,7 +117,7 @@ public final class Linear: Module {
 
     /// x: [..., in] → [..., out].
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")
+        precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         let rows = x.count / inFeatures
         let y = reuse(&output, Array(x.shape.dropLast()) + [outFeatures])
         linearForward(x.data, weight.value.data, bias?.value.data, y.data, rows: rows,
@@ -157,7 +157,7 @@ public final class LayerNorm: Module {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == channels, "\(weight.name): input \(x.shape), expected last dimension \(channels)")
+        precondition(x.shape.last == channels, "\(weight.name): input \(x.shape), expected last dimension \(channels)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         let rows = x.count / channels
         let y = reuse(&output, x.shape)
         let m = reuse(&mean, [rows]), r = reuse(&rstd, [rows])

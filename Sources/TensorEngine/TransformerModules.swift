@@ -11,7 +11,7 @@ public final class MultiHeadAttention: Module {
     private var shape: (b: Int, n: Int) = (0, 0)
 
     public init(channels: Int, heads: Int, name: String) {
-        precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")
+        precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         self.channels = channels
         self.heads = heads
         qkv = Linear(inFeatures: channels, outFeatures: 3 * channels, name: qualified(name, "qkv"))
@@ -22,7 +22,7 @@ public final class MultiHeadAttention: Module {
 
     /// x: [B, N, C] → [B, N, C]. Saves the attention probabilities [B, H, N, N].
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")
+        precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         let b = x.shape[0], n = x.shape[1]
         shape = (b, n)
         let fused = qkv.forward(x)
@@ -132,7 +132,7 @@ public final class PatchEmbed: Module {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func forward(_ image: Tensor) -> Tensor {
-        precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0
+        precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
                      && image.shape[3] % patch == 0,
                      "\(weight.name): image \(image.shape), expected [B, \(inChannels), H, W] with H, W multiples of \(patch)")
         let b = image.shape[0], h = image.shape[2], w = image.shape[3]
@@ -207,7 +207,7 @@ public final class CrossEntropyLoss {
 
     /// logits [B, K] → mean loss.
     public func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
-        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")
+        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         let p = reuse(&probabilities, logits.shape)
         self.target = target
         return crossEntropyForward(logits.data, target: target, probabilities: p.data,

@@ -21,7 +21,7 @@ public struct Preprocessor: Sendable {
     public var seed: UInt64
 
     public init(resizeShortSide: Int, cropSize: Int, augmentation: TrainingConfig.Augmentation?, seed: UInt64) {
-        precondition(cropSize >= 1 && resizeShortSide >= cropSize, "crop \(cropSize) from a short side of \(resizeShortSide)")
+        precondition(cropSize >= 1 && resizeShortSide >= cropSize, "crop \(cropSize) from a short side of \(resizeShortSide)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         self.resizeShortSide = resizeShortSide
         self.cropSize = cropSize
         self.augmentation = augmentation

@@ -21,7 +21,7 @@ public struct GeoEvaluation: Sendable {
     ///   - inclusive: count an error equal to a threshold (GeoEstimation's `<=`) rather than the
     ///     paper's strict `<`.
     public init(images: [String], truths: [GeoCoordinate], predictions: [GeoCoordinate], inclusive: Bool = false) {
-        precondition(images.count == truths.count && truths.count == predictions.count && !truths.isEmpty,
+        precondition(images.count == truths.count && truths.count == predictions.count && !truths.isEmpty,  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
                      "\(images.count) images, \(truths.count) truths, \(predictions.count) predictions")
         self.images = images
         self.truths = truths
@@ -33,7 +33,7 @@ public struct GeoEvaluation: Sendable {
     /// The baseline that always answers the most populous cell's mean coordinate (the one
     /// holding the most training images; the lowest class label among ties).
     public static func mostPopulousCell(of partition: Partition) -> GeoCoordinate {
-        precondition(partition.count > 0, "baseline of an empty partition")
+        precondition(partition.count > 0, "baseline of an empty partition")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         let best = partition.cells.max { a, b in
             a.imageCount != b.imageCount ? a.imageCount < b.imageCount : a.classLabel > b.classLabel
         }!

@@ -18,7 +18,7 @@ public struct LearningRateSchedule: Sendable, Equatable {
     public var finalScale: Double
 
     public init(baseLearningRate: Double, warmupSteps: Int, totalSteps: Int, finalScale: Double) {
-        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps && baseLearningRate >= 0 && finalScale >= 0,
+        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps && baseLearningRate >= 0 && finalScale >= 0,  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
                      "schedule base \(baseLearningRate), warm-up \(warmupSteps), total \(totalSteps), final x\(finalScale)")
         self.baseLearningRate = baseLearningRate
         self.warmupSteps = warmupSteps
@@ -34,7 +34,7 @@ public struct LearningRateSchedule: Sendable, Equatable {
 
     /// The learning rate of 0-based optimizer step `step`.
     public func learningRate(atStep step: Int) -> Double {
-        precondition(step >= 0, "negative step \(step)")
+        precondition(step >= 0, "negative step \(step)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         if step < warmupSteps { return baseLearningRate * Double(step + 1) / Double(warmupSteps) }
         let finalRate = finalScale * baseLearningRate
         guard step < totalSteps else { return finalRate }

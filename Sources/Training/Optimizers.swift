@@ -58,7 +58,7 @@ public func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: Un
                       firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
                       count: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
                       weightDecay: Double, step: Int) {
-    precondition(step >= 1, "AdamW step counts from 1, got \(step)")
+    precondition(step >= 1, "AdamW step counts from 1, got \(step)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
     let decay = Float(1 - learningRate * weightDecay)
     let oneMinusBeta1 = Float(1 - beta1), beta2F = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
     let stepSize = Float(learningRate / (1 - pow(beta1, Double(step))))

@@ -39,7 +39,7 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
     /// rejection step: bias below n / 2^64), spelled out so the order never depends on the
     /// standard library's `next(upperBound:)` version.
     public mutating func index(below n: Int) -> Int {
-        precondition(n > 0, "index below \(n)")
+        precondition(n > 0, "index below \(n)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         return Int(next().multipliedFullWidth(by: UInt64(n)).high)
     }
 

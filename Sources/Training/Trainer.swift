@@ -60,7 +60,7 @@ public final class Trainer {
     /// - Throws: `ModelInputError` for inputs that do not fit the model.
     @discardableResult
     public func step(_ microBatches: [(batch: TrainingBatch, weight: Double)]) throws -> StepResult {
-        precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")
+        precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         model.zeroGradients()
         let weights = config.lossWeights
         let headWeight: [HeadName: Double] = [.coarse: weights.coarse, .middle: weights.middle, .fine: weights.fine,

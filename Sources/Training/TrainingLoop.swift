@@ -60,7 +60,7 @@ public struct TrainingLoop {
     @discardableResult
     public func run(_ trainer: Trainer, source: BatchSource, onStep: (StepResult) throws -> Void = { _ in },
                     onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> Bool {
-        precondition(source.exampleCount == plan.imageCount, "source of \(source.exampleCount) images, plan of \(plan.imageCount)")
+        precondition(source.exampleCount == plan.imageCount, "source of \(source.exampleCount) images, plan of \(plan.imageCount)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         let seed = trainer.progress.seed
         var epoch = trainer.progress.epoch
         var stepInEpoch = trainer.progress.stepInEpoch

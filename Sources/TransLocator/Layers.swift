@@ -97,7 +97,7 @@ final class MLP {
     private var rows = -1
 
     init(_ prefix: String, sizes: [Int], activation: Activation) {
-        precondition(sizes.count >= 2, "MLP needs at least input and output sizes, got \(sizes)")
+        precondition(sizes.count >= 2, "MLP needs at least input and output sizes, got \(sizes)")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
         layers = (0..<(sizes.count - 1)).map { Linear("\(prefix).\(2 * $0)", inputs: sizes[$0], outputs: sizes[$0 + 1]) }
         self.activation = activation
     }

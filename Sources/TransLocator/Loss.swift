@@ -29,14 +29,14 @@ public struct LossWeights: Codable, Equatable, Sendable {
 ///   - labels: B class indices in 0..<K.
 /// - Returns: the loss and dL/dlogits [B, K] scaled by `scale`.
 public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, scale: Float = 1) -> (loss: Float, gradient: Tensor) {
-    precondition(logits.rank == 2 && logits.shape[0] == labels.count,
+    precondition(logits.rank == 2 && logits.shape[0] == labels.count,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
                  "crossEntropy: logits \(logits.shape) for \(labels.count) labels")
     let b = logits.shape[0], k = logits.shape[1]
     let gradient = Tensor(zeros: [b, k])
     var total: Double = 0
     for item in 0..<b {
         let label = labels[item]
-        precondition(label >= 0 && label < k, "crossEntropy: label \(label) of item \(item) outside 0..<\(k)")
+        precondition(label >= 0 && label < k, "crossEntropy: label \(label) of item \(item) outside 0..<\(k)")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
         let row = logits.data + item * k, g = gradient.data + item * k
         var top = -Float.infinity
         for j in 0..<k { top = max(top, row[j]) }

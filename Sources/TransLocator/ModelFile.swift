@@ -62,7 +62,7 @@ public struct ModelFile {
 
     public init(model: TransLocatorModel, partitions: GeoPartitions, preprocessing: Preprocessing? = nil,
                 metadata: [String: String] = [:]) {
-        precondition(partitions.headSizes == model.headSizes,
+        precondition(partitions.headSizes == model.headSizes,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
                      "ModelFile: partitions \(partitions.headSizes) for a model with heads \(model.headSizes)")
         self.model = model
         self.partitions = partitions

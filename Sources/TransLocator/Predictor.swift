@@ -73,7 +73,7 @@ extension TransLocatorModel {
     ///   - rgb, seg: [B·crops, 3, S, S] normalized inputs, image-major (crops of image 0 first).
     /// - Throws: `ModelInputError`.
     public func imageLogits(rgb: Tensor, seg: Tensor?, crops: Int = 1) throws -> [[HeadName: [Float]]] {
-        precondition(crops >= 1 && rgb.rank == 4 && rgb.shape[0] % crops == 0,
+        precondition(crops >= 1 && rgb.rank == 4 && rgb.shape[0] % crops == 0,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
                      "imageLogits: \(rgb.shape) is not a whole number of \(crops)-crop groups")
         let outputs = try forward(rgb: rgb, seg: seg, training: false)
         let images = rgb.shape[0] / crops

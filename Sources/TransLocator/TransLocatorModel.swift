@@ -257,7 +257,7 @@ extension TransLocatorModel {
         let dFeatures = Tensor(zeros: [b, width])
         for (name, head) in heads {
             guard let dy = logitGradients[name] else { continue }
-            precondition(dy.shape == [b, head.outputs], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outputs])")
+            precondition(dy.shape == [b, head.outputs], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outputs])")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
             head.backward(dy.data, dx: dFeatures.data, accumulateInput: true)
         }
         let dClsRGB = Tensor(zeros: [b, c])
