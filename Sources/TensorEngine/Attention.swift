@@ -15,29 +15,41 @@ public func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePo
                              probabilities: UnsafeMutablePointer<Float>,
                              batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
     let c = h * d, scale = 1 / Float(d).squareRoot()
-    let qkvs = SharedPointer(qkv), outs = SharedPointer(out), ps = SharedPointer(probabilities)
-    parallelFor(tasks: b * h, threads: Engine.threadCount) { _, item in   // item writes its P block and O columns
-        let batchIndex = item / h, head = item % h
-        let q = UnsafePointer(qkvs.base + batchIndex * n * 3 * c + head * d)
-        let k = q + c, v = q + 2 * c
-        let p = ps.base + item * n * n
-        gemm(GEMMShape(m: n, n: n, k: d, transposeB: true, lda: 3 * c, ldb: 3 * c, ldc: n),
-             alpha: scale, q, k, p, threads: 1)
-        for row in 0..<n { softmaxRow(p + row * n, p + row * n, n) }
-        gemm(GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: c), p, v,
-             outs.base + batchIndex * n * c + head * d, threads: 1)
+    let scores = GEMMShape(m: n, n: n, k: d, transposeB: true, lda: 3 * c, ldb: 3 * c, ldc: n)
+    let values = GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: c)
+    let workers = max(1, min(Engine.threadCount, b * h))
+    let perWorker = max(gemmScratchCount(scores), gemmScratchCount(values))
+    ScratchPool.withBuffer(workers * perWorker) { scratch in     // borrowed here, not in the workers
+        let qkvs = SharedPointer(qkv), outs = SharedPointer(out), ps = SharedPointer(probabilities)
+        let scratchShared = SharedPointer(scratch)
+        parallelFor(tasks: b * h, threads: workers) { worker, item in   // item writes its P block and O columns
+            let batchIndex = item / h, head = item % h
+            let q = UnsafePointer(qkvs.base + batchIndex * n * 3 * c + head * d)
+            let k = q + c, v = q + 2 * c
+            let p = ps.base + item * n * n
+            let packing = scratchShared.base + worker * perWorker
+            gemmOnThisThread(scores, alpha: scale, q, k, p, scratch: packing)
+            for row in 0..<n { softmaxRow(p + row * n, p + row * n, n) }
+            gemmOnThisThread(values, p, v, outs.base + batchIndex * n * c + head * d, scratch: packing)
+        }
     }
 }
 
 /// dV += Pᵀ·dO,  dS = P ⊙ (dO·Vᵀ - rowsum(P ⊙ dO·Vᵀ)),  dQ += dS·K/√D,  dK += dSᵀ·Q/√D.
 /// Reads the forward's qkv and P; accumulates into dqkv ([B, N, 3C], laid out as qkv).
-/// dOut: [B, N, C]. Scratch: one N×N block per worker, from the pool.
+/// dOut: [B, N, C]. Scratch: one N×N block and GEMM packing space per worker, from the pool.
 public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
                               _ dOut: UnsafePointer<Float>, _ dqkv: UnsafeMutablePointer<Float>,
                               batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
     let c = h * d, scale = 1 / Float(d).squareRoot()
+    let valueGradient = GEMMShape(m: n, n: n, k: d, transposeB: true, lda: c, ldb: 3 * c, ldc: n)
+    let dV = GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: c, ldc: 3 * c)
+    let dQ = GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: 3 * c)
+    let dK = GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: 3 * c, ldc: 3 * c)
+    let packingCount = [valueGradient, dV, dQ, dK].map(gemmScratchCount).max()!
+    let perWorker = n * n + packingCount
     let workers = max(1, min(Engine.threadCount, b * h))
-    ScratchPool.withBuffer(workers * n * n) { scratch in
+    ScratchPool.withBuffer(workers * perWorker) { scratch in     // borrowed here, not in the workers
         let qkvs = SharedPointer(qkv), ps = SharedPointer(probabilities), dOuts = SharedPointer(dOut)
         let dqkvs = SharedPointer(dqkv), scratchShared = SharedPointer(scratch)
         // Item (b, h) writes only head h's columns of dqkv in batch b; worker w owns scratch block w.
@@ -48,19 +60,16 @@ public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: Unsafe
             let dq = dqkvs.base + offset, dk = dq + c, dv = dq + 2 * c
             let p = UnsafePointer(ps.base + item * n * n)
             let dO = UnsafePointer(dOuts.base + batchIndex * n * c + head * d)
-            let dS = scratchShared.base + worker * n * n
-            gemm(GEMMShape(m: n, n: n, k: d, transposeB: true, lda: c, ldb: 3 * c, ldc: n), dO, v, dS, threads: 1)
-            gemm(GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: c, ldc: 3 * c), p, dO,
-                 beta: 1, dv, threads: 1)
+            let dS = scratchShared.base + worker * perWorker, packing = dS + n * n
+            gemmOnThisThread(valueGradient, dO, v, dS, scratch: packing)
+            gemmOnThisThread(dV, p, dO, beta: 1, dv, scratch: packing)
             for row in 0..<n {                                     // dP → dS in place
                 let pRow = p + row * n, dRow = dS + row * n
                 let dot = dotProduct(pRow, dRow, count: n)
                 for j in 0..<n { dRow[j] = pRow[j] * (dRow[j] - dot) }
             }
-            gemm(GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: 3 * c), alpha: scale, dS, k,
-                 beta: 1, dq, threads: 1)
-            gemm(GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: 3 * c, ldc: 3 * c), alpha: scale, dS, q,
-                 beta: 1, dk, threads: 1)
+            gemmOnThisThread(dQ, alpha: scale, dS, k, beta: 1, dq, scratch: packing)
+            gemmOnThisThread(dK, alpha: scale, dS, q, beta: 1, dk, scratch: packing)
         }
     }
 }

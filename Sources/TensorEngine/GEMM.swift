@@ -109,23 +109,40 @@ func gemmBatched(_ shape: GEMMShape, count: Int, alpha: Float = 1, beta: Float =
                  operands: (Int) -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>)) {
     shape.check()
     if count == 0 || shape.m == 0 || shape.n == 0 { return }
-    let plan = GEMMPlan(shape)
     let workers = max(1, min(threads, count))
-    let perWorker = plan.packedBCount + plan.packedACount
+    let perWorker = gemmScratchCount(shape)
     ScratchPool.withBuffer(perWorker * workers) { scratch in
         let shared = SharedPointer(scratch)
         parallelFor(tasks: count, threads: workers) { worker, item in   // worker owns its slice of scratch
             let (a, b, c) = operands(item)
-            if shape.k == 0 || alpha == 0 {
-                scaleMatrix(c, rows: shape.m, columns: shape.n, ld: shape.ldc, by: beta)
-                return
-            }
-            let packedB = shared.base + worker * perWorker
-            packB(shape, b, into: packedB, plan: plan, threads: 1)
-            gemmPackedB(shape, plan: plan, alpha: alpha, a, packedB, beta: beta, c, threads: 1,
-                        packedA: packedB + plan.packedBCount)
+            gemmOnThisThread(shape, alpha: alpha, a, b, beta: beta, c, scratch: shared.base + worker * perWorker)
         }
     }
+}
+
+/// Scratch floats `gemmOnThisThread` needs for `shape`: B and A packed.
+func gemmScratchCount(_ shape: GEMMShape) -> Int {
+    let plan = GEMMPlan(shape)
+    return plan.packedBCount + plan.packedACount
+}
+
+/// One GEMM on the calling thread, packing into `scratch` (`gemmScratchCount(shape)` floats).
+/// For products inside a parallel worker (attention's per-head GEMMs): workers must not borrow
+/// from the pool, because concurrent borrows make the pool's buffer sizes depend on how the
+/// threads interleave, and then a later step at the same shape can still allocate. The caller
+/// borrows one slab for all workers before going parallel instead.
+func gemmOnThisThread(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                      beta: Float = 0, _ c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    shape.check()
+    if shape.m == 0 || shape.n == 0 { return }
+    if shape.k == 0 || alpha == 0 {
+        scaleMatrix(c, rows: shape.m, columns: shape.n, ld: shape.ldc, by: beta)
+        return
+    }
+    let plan = GEMMPlan(shape)
+    packB(shape, b, into: scratch, plan: plan, threads: 1)
+    gemmPackedB(shape, plan: plan, alpha: alpha, a, scratch, beta: beta, c, threads: 1,
+                packedA: scratch + plan.packedBCount)
 }
 
 /// C = beta·C over an M×N block; beta = 0 writes zeros without reading.
