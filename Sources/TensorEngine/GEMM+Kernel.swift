@@ -30,12 +30,32 @@ struct GEMMPlan {
         let rowTiles = max(1, (shape.m + gemmMC - 1) / gemmMC)
         mc = max(gemmMR, roundUp((shape.m + rowTiles - 1) / rowTiles, gemmMR))
         mTiles = max(1, (shape.m + mc - 1) / mc)
-        // At least three tiles per worker, so that one slowed by another process evens out.
-        let columnTiles = max((shape.n + gemmNC - 1) / gemmNC, (3 * threads + mTiles - 1) / mTiles)
-        nc = max(gemmNR, roundUp((shape.n + columnTiles - 1) / columnTiles, gemmNR))
-        nTiles = max(1, (shape.n + nc - 1) / nc)
+        // At least three tiles per worker, so that one slowed by another process evens out, and
+        // a multiple of the workers where the columns allow, so that on a quiet machine none
+        // idles at the end: 7 tiles on 2 workers ran at 7/8 of two cores (fc2, 1576×3072×768).
+        var columnTiles = max((shape.n + gemmNC - 1) / gemmNC, (3 * threads + mTiles - 1) / mTiles)
+        func tileWidth(_ tiles: Int) -> Int { max(gemmNR, roundUp((shape.n + tiles - 1) / tiles, gemmNR)) }
+        func tileCount(_ width: Int) -> Int { max(1, (shape.n + width - 1) / width) }
+        let panels = paddedN / gemmNR
+        while threads > 1, (mTiles * tileCount(tileWidth(columnTiles))) % threads != 0, columnTiles < panels {
+            columnTiles += 1
+        }
+        nc = tileWidth(columnTiles)
+        nTiles = tileCount(nc)
         packedBCount = max(shape.k, 1) * paddedN
         packedACount = max(shape.k, 1) * paddedM
+    }
+
+    /// One row tile: every B panel is used by one tile only, so packing B in a pass of its own
+    /// (a write and a re-read of K×N floats through L3) is waste; the tile packs each panel into
+    /// L1 just before its sweep instead (`gemmStreamingB`). 197×768×2304: the separate pass
+    /// was ~20% of the call.
+    var streamsB: Bool { mTiles == 1 }
+
+    /// Floats of scratch a call needs beside its output: A packed whole, plus B packed whole or,
+    /// streaming, one KC×NR panel per worker.
+    func scratchCount(workers: Int) -> Int {
+        packedACount + (streamsB ? workers * gemmKC * gemmNR : packedBCount)
     }
 }
 
@@ -52,32 +72,39 @@ func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMut
     parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panel
         let kb = task / panels, jp = task % panels
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
-        let j0 = jp * gemmNR, columns = min(gemmNR, shape.n - j0)
-        let out = destination.base + kb * gemmKC * plan.paddedN + jp * kcLen * gemmNR
-        let b = UnsafePointer(source.base)
-        if !shape.transposeB {
-            if columns == gemmNR {
-                for p in 0..<kcLen {
-                    let row = UnsafeRawPointer(b + (p0 + p) * shape.ldb + j0)
-                    let o = UnsafeMutableRawPointer(out + p * gemmNR)
-                    o.storeBytes(of: row.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                    o.storeBytes(of: row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                 toByteOffset: 32, as: SIMD8<Float>.self)
-                }
-            } else {
-                for p in 0..<kcLen {
-                    let row = b + (p0 + p) * shape.ldb + j0
-                    for j in 0..<gemmNR { out[p * gemmNR + j] = j < columns ? row[j] : 0 }
-                }
+        packBPanel(shape, UnsafePointer(source.base), p0: p0, kcLen: kcLen, j0: jp * gemmNR,
+                   into: destination.base + kb * gemmKC * plan.paddedN + jp * kcLen * gemmNR)
+    }
+}
+
+/// Packs rows p0..<p0+kcLen, columns j0..<j0+NR of op(B) into one panel: kcLen rows of NR
+/// floats, zero beyond column N.
+@inline(__always)
+func packBPanel(_ shape: GEMMShape, _ b: UnsafePointer<Float>, p0: Int, kcLen: Int, j0: Int,
+                into out: UnsafeMutablePointer<Float>) {
+    let columns = min(gemmNR, shape.n - j0)
+    if !shape.transposeB {
+        if columns == gemmNR {
+            for p in 0..<kcLen {
+                let row = UnsafeRawPointer(b + (p0 + p) * shape.ldb + j0)
+                let o = UnsafeMutableRawPointer(out + p * gemmNR)
+                o.storeBytes(of: row.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                o.storeBytes(of: row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                             toByteOffset: 32, as: SIMD8<Float>.self)
             }
         } else {
-            for j in 0..<gemmNR {
-                if j < columns {
-                    let column = b + (j0 + j) * shape.ldb + p0          // contiguous in p
-                    for p in 0..<kcLen { out[p &* gemmNR &+ j] = column[p] }
-                } else {
-                    for p in 0..<kcLen { out[p &* gemmNR &+ j] = 0 }
-                }
+            for p in 0..<kcLen {
+                let row = b + (p0 + p) * shape.ldb + j0
+                for j in 0..<gemmNR { out[p * gemmNR + j] = j < columns ? row[j] : 0 }
+            }
+        }
+    } else {
+        for j in 0..<gemmNR {
+            if j < columns {
+                let column = b + (j0 + j) * shape.ldb + p0          // contiguous in p
+                for p in 0..<kcLen { out[p &* gemmNR &+ j] = column[p] }
+            } else {
+                for p in 0..<kcLen { out[p &* gemmNR &+ j] = 0 }
             }
         }
     }
@@ -158,17 +185,41 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
         packAllA(shape, a, into: packedA, plan: plan, threads: threads)
         let aShared = SharedPointer(packedA), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
         parallelFor(tasks: tasks, threads: workers) { _, task in   // task writes its own C tile
-            gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, bShared.base, beta: beta, cShared.base)
+            gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base) { kb, kcLen, j0 in
+                bShared.base + kb * gemmKC * plan.paddedN + (j0 / gemmNR) * kcLen * gemmNR
+            }
         }
     }
     if let givenPackedA { run(givenPackedA) }
     else { ScratchPool.withBuffer(plan.packedACount, run) }
 }
 
-/// One MC×NC output tile over the whole K, from packed A and B.
+/// The blocked loops for a plan that `streamsB`: packs A, then computes the column tiles in
+/// parallel, each packing every B panel into its worker's KC×NR slot of `scratch` (after the
+/// K×paddedM floats of packed A) right before the panel sweeps over A.
+func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
+                    _ b: UnsafePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
+                    threads: Int, scratch: UnsafeMutablePointer<Float>) {
+    let tasks = plan.mTiles * plan.nTiles
+    let workers = max(1, min(threads, tasks))
+    packAllA(shape, a, into: scratch, plan: plan, threads: threads)
+    let aShared = SharedPointer(scratch), bShared = SharedPointer(b), cShared = SharedPointer(c)
+    let panelSlots = SharedPointer(scratch + plan.packedACount)
+    parallelFor(tasks: tasks, threads: workers) { worker, task in  // task writes its own C tile; worker its slot
+        let panel = panelSlots.base + worker * gemmKC * gemmNR
+        gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base) { kb, kcLen, j0 in
+            packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
+            return panel
+        }
+    }
+}
+
+/// One MC×NC output tile over the whole K, from packed A; `bPanel(kb, kcLen, j0)` gives the
+/// packed B panel of block kb at columns j0..<j0+NR (already packed, or packed on the spot).
 @inline(__always)
 func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ packedA: UnsafeMutablePointer<Float>,
-              _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>) {
+              beta: Float, _ c: UnsafeMutablePointer<Float>,
+              bPanel: (_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float>) {
     let i0 = (tile / plan.nTiles) * plan.mc, rows = min(plan.mc, shape.m - i0)
     let j0 = (tile % plan.nTiles) * plan.nc, columns = min(plan.nc, shape.n - j0)
     var edge = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
@@ -176,10 +227,9 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
         let blockBeta = kb == 0 ? beta : 1
         let aBlock = packedA + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR
-        let bBlock = packedB + kb * gemmKC * plan.paddedN
         var jr = 0
         while jr < columns {
-            let bPanel = bBlock + ((j0 + jr) / gemmNR) * kcLen * gemmNR
+            let panelB = bPanel(kb, kcLen, j0 + jr)
             let panelColumns = min(gemmNR, columns - jr)
             var ir = 0
             while ir < rows {
@@ -187,11 +237,11 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
                 if panelRows == gemmMR && panelColumns == gemmNR {
-                    microkernel6x16(kcLen, aPanel, bPanel, cTile, shape.ldc, alpha, blockBeta)
+                    microkernel6x16(kcLen, aPanel, panelB, cTile, shape.ldc, alpha, blockBeta)
                 } else {
                     withUnsafeMutableBytes(of: &edge) { raw in
                         let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-                        microkernel6x16(kcLen, aPanel, bPanel, tile, gemmNR, alpha, 0)
+                        microkernel6x16(kcLen, aPanel, panelB, tile, gemmNR, alpha, 0)
                         for r in 0..<panelRows {
                             let out = cTile + r * shape.ldc
                             for j in 0..<panelColumns {

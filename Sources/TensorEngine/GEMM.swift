@@ -47,6 +47,12 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
     // Below ~1 MFLOP the Dispatch round trip costs more than the second core gives.
     let workers = shape.m * shape.n * shape.k < 1 << 19 ? 1 : threads
     let plan = GEMMPlan(shape, threads: workers)
+    if plan.streamsB {
+        ScratchPool.withBuffer(plan.scratchCount(workers: workers)) { scratch in
+            gemmStreamingB(shape, plan: plan, alpha: alpha, a, b, beta: beta, c, threads: workers, scratch: scratch)
+        }
+        return
+    }
     ScratchPool.withBuffer(plan.packedBCount) { packedB in
         packB(shape, b, into: packedB, plan: plan, threads: workers)
         gemmPackedB(shape, plan: plan, alpha: alpha, a, packedB, beta: beta, c, threads: workers)
@@ -120,10 +126,9 @@ func gemmBatched(_ shape: GEMMShape, count: Int, alpha: Float = 1, beta: Float =
     }
 }
 
-/// Scratch floats `gemmOnThisThread` needs for `shape`: B and A packed.
+/// Scratch floats `gemmOnThisThread` needs for `shape`: A and B packed.
 func gemmScratchCount(_ shape: GEMMShape) -> Int {
-    let plan = GEMMPlan(shape)
-    return plan.packedBCount + plan.packedACount
+    GEMMPlan(shape).scratchCount(workers: 1)
 }
 
 /// One GEMM on the calling thread, packing into `scratch` (`gemmScratchCount(shape)` floats).
@@ -140,6 +145,10 @@ func gemmOnThisThread(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<F
         return
     }
     let plan = GEMMPlan(shape)
+    if plan.streamsB {
+        gemmStreamingB(shape, plan: plan, alpha: alpha, a, b, beta: beta, c, threads: 1, scratch: scratch)
+        return
+    }
     packB(shape, b, into: scratch, plan: plan, threads: 1)
     gemmPackedB(shape, plan: plan, alpha: alpha, a, scratch, beta: beta, c, threads: 1,
                 packedA: scratch + plan.packedBCount)

@@ -77,6 +77,32 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(one, two, "GEMM result depends on thread count")
     }
 
+    func testSeveralRowTilesPackBOnceAndMatchReference() {
+        // M > MC: B is packed in a pass of its own and shared by the row tiles; M ≤ MC (above)
+        // streams B's panels. Both paths, every transpose, and both thread counts agree.
+        var seed: UInt64 = 40
+        for (m, n, k) in [(487, 45, 263), (1000, 17, 31)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let shape = GEMMShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                    XCTAssertFalse(GEMMPlan(shape, threads: 2).streamsB)
+                    check(shape, alpha: 1, beta: 0, threads: 2, seed: seed)
+                    seed += 1
+                }
+            }
+        }
+        XCTAssertTrue(GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2).streamsB)
+    }
+
+    func testTilesSplitEvenlyOverTwoWorkers() {
+        // fc2 at batch 8 has 7 row tiles: one column tile left a core idle for 1/8 of the call.
+        for (m, n, k) in [(1576, 768, 3072), (1576, 2304, 768), (1576, 3072, 768), (768, 2304, 1576), (197, 2304, 768)] {
+            let plan = GEMMPlan(GEMMShape(m: m, n: n, k: k), threads: 2)
+            XCTAssertEqual(plan.mTiles * plan.nTiles % 2, 0, "\(m)×\(k)×\(n): \(plan.mTiles) × \(plan.nTiles) tiles")
+            XCTAssertGreaterThanOrEqual(plan.mTiles * plan.nTiles, 6)
+        }
+    }
+
     func testPackedWeightMatchesUnpacked() {
         let m = 45, k = 70, n = 33
         let x = randomArray(m * k, seed: 21), w = randomArray(n * k, seed: 22)
