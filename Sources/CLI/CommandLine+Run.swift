@@ -3,6 +3,7 @@ import Foundation
 /// Every subcommand, in the order `translocator --help` lists them. A name may have two words
 /// (`bench gemm`): the first word then groups a family, and `translocator bench --help` lists it.
 let allCommands: [any Command.Type] = [
+    DemoCommand.self,
     PartitionCommand.self,
     CellCommand.self,
     PredictCommand.self,

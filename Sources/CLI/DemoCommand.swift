@@ -1,0 +1,192 @@
+import Foundation
+import GeoCells
+import TransLocator
+import Training
+
+/// `translocator demo`: the README's main command. Synthesizes, partitions, trains, scores and
+/// predicts in one go, with progress, from the files bundled in the repository.
+struct DemoCommand: Command {
+    static let name = "demo"
+    static let summary = "Synthesize data, train the tiny TransLocator for a few minutes, score it, locate a real photo."
+    static let discussion = """
+        The whole pipeline in one command, on a fresh clone. It draws a synthetic data set at \
+        real MP-16 coordinates (data/mp16-sample-20k.csv; see 'translocator synthesize'), \
+        partitions its training coordinates into coarse, middle and fine S2 cells, trains the \
+        tiny TransLocator (configs/tiny.json: both branches, MFF, modality attention, four heads) \
+        for --steps steps, prints the paper's table on the test split beside the baseline that \
+        always answers the most populous cell, and predicts on the real photo data/kauai.png \
+        (Kalalau Valley, Kauai). The photos are synthetic: this tests the machinery (data, \
+        training, cells, evaluation), not geolocation. The photo's segmentation map comes from \
+        colour rules (sky, water, tree, grass, earth, rock), a heuristic, not a segmentation \
+        model, and a model trained on a made-up planet cannot really place a real photo. \
+        Writes OUT/data/ (the data set), OUT/partitions/, OUT/model.safetensors, \
+        OUT/checkpoint.safetensors, OUT/kauai-seg.png (the map) and OUT/demo.json (the \
+        results). A second run into an earlier demo's folder overwrites it; any other non-empty \
+        folder is refused. Run it from the repository's root folder.
+        """
+    static let options: [OptionSpec] = [
+        .option("out", value: "dir", "Folder for the data, model and results (default: demo-run)."),
+        .option("images", value: "n", "Synthetic photos in all, split 80/10/10 train/val/test (default: \(Demo.Settings().imageCount))."),
+        .option("steps", value: "n", "Optimizer steps of 32 images (default: \(Demo.Settings().steps))."),
+        .option("seed", value: "s", "Seed of the data, the initialisation and the data order (default: 0)."),
+        .option("learning-rate", value: "x", "Peak learning rate of warm-up + cosine (default: the config's)."),
+        .option("config", value: "json", "Model and training config (default: \(defaultConfig))."),
+        .flag("json", "Print one JSON document (stdout) instead of the report; progress stays on stderr."),
+    ]
+    static let examples = [
+        "swift run -c release translocator demo",
+        "translocator demo --out /tmp/demo --images 2000 --steps 150 --json",
+    ]
+
+    static let defaultConfig = "configs/tiny.json"
+    static let defaultPhoto = "data/kauai.png"
+    /// The photo's place (data/NOTICE.md: the Kalalau Valley lookout, Kauai, Hawaii).
+    static let photoTruth = GeoCoordinate(latitude: 22.17, longitude: -159.65)
+    static let note = "synthetic images at real MP-16 coordinates: a test of the machinery, not of geolocation"
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let started = Date()
+        let out = URL(fileURLWithPath: arguments.string("out") ?? "demo-run")
+        var settings = Demo.Settings()
+        settings.imageCount = try arguments.int("images", default: settings.imageCount, in: 3...20_000)
+        settings.steps = try arguments.int("steps", default: settings.steps, in: 1...1_000_000)
+        settings.seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max))
+        if arguments.string("learning-rate") != nil {
+            settings.learningRate = try arguments.double("learning-rate", default: 0, in: 1e-7...10)
+        }
+        let json = arguments.flag("json")
+        let configPath = arguments.string("config") ?? defaultConfig
+        for path in [configPath, SynthesizeCommand.defaultCoordinates, defaultPhoto] where !FileManager.default.fileExists(atPath: path) {
+            throw CommandFailure("\(path) not found: run the demo from the repository's root folder")
+        }
+        let configURL = URL(fileURLWithPath: configPath)
+        let demo = Demo(directory: out, settings: settings, modelConfig: try ModelConfig(contentsOf: configURL),
+                        trainingConfig: try TrainingConfig(contentsOf: configURL))
+        let report = Report(json: json)
+
+        printError("demo: \(note)")
+        if try demo.prepareDirectory() { printError("demo: overwriting the earlier demo in \(out.path)") }
+        let coordinates = try CoordinateFile(contentsOf: URL(fileURLWithPath: SynthesizeCommand.defaultCoordinates),
+                                             name: SynthesizeCommand.defaultCoordinates).coordinates
+        let synthesisProgress = SharedProgress(ProgressLine("synthesize", total: settings.imageCount, unit: "images"))
+        let summary = try demo.synthesize(from: coordinates) { synthesisProgress.update($0) }
+        synthesisProgress.finish(settings.imageCount)
+        report.line("data: \(settings.imageCount) synthetic photos and maps in \(demo.dataDirectory.path) (train \(summary.trainCount), "
+                    + "val \(summary.validationCount), test \(summary.testCount))")
+
+        let labelled = try demo.partition()
+        let partitions = demo.partitions!
+        report.line("cells: coarse \(partitions.coarse.count), middle \(partitions.middle.count), fine \(partitions.fine.count) "
+                    + "from the training coordinates (\(labelled.count) images labelled, \(labelled.outsideCount) outside every cell)")
+
+        let batch = demo.trainingConfig.batchSize
+        let trainProgress = ProgressLine("train", total: settings.steps, unit: "steps")
+        let trainStarted = Date()
+        var images = 0, lastLoss = Double.nan
+        _ = try demo.train { step, result in
+            images += result.images
+            lastLoss = result.loss
+            let rate = Double(images) / max(1e-9, Date().timeIntervalSince(trainStarted))
+            trainProgress.update(step, detail: String(format: "loss %.3f, %.1f images/s", result.loss, rate))
+        }
+        trainProgress.finish(settings.steps, detail: String(format: "loss %.3f", lastLoss))
+        let trainSeconds = Date().timeIntervalSince(trainStarted)
+        report.line("trained \(settings.steps) steps of \(batch) images in \(ProgressLine.duration(trainSeconds)) "
+                    + String(format: "(final loss %.3f); model %@", lastLoss, demo.modelURL.path))
+
+        let test = summary.testCount
+        let evalProgress = ProgressLine("eval", total: test, unit: "images")
+        let (model, baseline) = try demo.evaluate { evalProgress.update($0) }
+        evalProgress.finish(model.images.count)
+
+        let located = try demo.locate(photoAt: URL(fileURLWithPath: defaultPhoto), top: 3)
+        let wallSeconds = Date().timeIntervalSince(started)
+        let document = resultJSON(demo: demo, summary: summary, model: model, baseline: baseline,
+                                  photo: located.predictions, mapURL: located.mapURL, trainSeconds: trainSeconds,
+                                  wallSeconds: wallSeconds)
+        try demo.writeResult(document)
+        if json {
+            print(document)
+            return
+        }
+        print("")
+        print("Test split, \(model.images.count) synthetic photos (\(note)):")
+        print(GeoEvaluation.tableText(rows: [("model", model), ("baseline", baseline)]), terminator: "")
+        let answer = GeoEvaluation.mostPopulousCell(of: partitions.fine)
+        print(String(format: "baseline: always the most populous fine cell, (%.2f, %.2f)", answer.latitude, answer.longitude))
+        print(comparison(model: model, baseline: baseline))
+        print("")
+        print(String(format: "A real photo, %@ (truth: Kalalau Valley, Kauai, %.2f, %.2f).", defaultPhoto,
+                     photoTruth.latitude, photoTruth.longitude))
+        print("Its segmentation map comes from colour rules, a heuristic, not a segmentation model "
+              + "(\(located.mapURL.path)); the model learned a synthetic planet, so this is a smoke test, not a geolocation:")
+        print("rank  probability   latitude   longitude  token       distance km")
+        for p in located.predictions {
+            let distance = greatCircleDistance(photoTruth, GeoCoordinate(latitude: p.latitude, longitude: p.longitude))
+            print(String(format: "%4d  %11.4f %10.4f %11.4f  %-10@ %11.0f", p.rank, p.probability, p.latitude, p.longitude,
+                         p.token, distance))
+        }
+        print("")
+        print("wrote \(out.path)/: data/, partitions/, model.safetensors, checkpoint.safetensors, "
+              + "\(located.mapURL.lastPathComponent), demo.json; wall time \(ProgressLine.duration(wallSeconds))")
+    }
+
+    /// One line saying how far the model is from the baseline where the demo must show learning.
+    static func comparison(model: GeoEvaluation, baseline: GeoEvaluation) -> String {
+        let parts = [(3, "750 km"), (4, "2500 km")].map { index, label in
+            let ours = model.table.percentWithin[index], theirs = baseline.table.percentWithin[index]
+            return String(format: "%@ %.1f%% vs %.1f%% (%+.1f points)", label, ours, theirs, ours - theirs)
+        }
+        return "model vs baseline: " + parts.joined(separator: ", ")
+    }
+
+    /// The `--json` document, also written to OUT/demo.json: `model` and `baseline` as
+    /// `translocator eval --json` prints them (`accuracy`: threshold in km to percent).
+    static func resultJSON(demo: Demo, summary: Synthesizer.Summary, model: GeoEvaluation, baseline: GeoEvaluation,
+                           photo: [CellPrediction], mapURL: URL, trainSeconds: Double, wallSeconds: Double) -> String {
+        let partitions = demo.partitions!
+        let answer = GeoEvaluation.mostPopulousCell(of: partitions.fine)
+        let predictions = photo.map { p in
+            let distance = greatCircleDistance(photoTruth, GeoCoordinate(latitude: p.latitude, longitude: p.longitude))
+            return "{\"rank\": \(p.rank), \"probability\": \(p.probability), \"latitude\": \(p.latitude), "
+                + "\"longitude\": \(p.longitude), \"token\": \"\(p.token)\", \"distanceKm\": \(distance)}"
+        }
+        let learningRate = demo.schedule.baseLearningRate
+        return """
+            {
+              "note": \(PredictCommand.jsonString(note)),
+              "images": \(demo.settings.imageCount),
+              "trainImages": \(summary.trainCount),
+              "testImages": \(summary.testCount),
+              "steps": \(demo.settings.steps),
+              "batchSize": \(demo.trainingConfig.batchSize),
+              "learningRate": \(learningRate),
+              "seed": \(demo.settings.seed),
+              "cells": {"coarse": \(partitions.coarse.count), "middle": \(partitions.middle.count), "fine": \(partitions.fine.count)},
+              "model": \(model.json),
+              "baseline": \(baseline.json),
+              "baselineCell": {"latitude": \(answer.latitude), "longitude": \(answer.longitude)},
+              "trainSeconds": \(trainSeconds),
+              "wallSeconds": \(wallSeconds),
+              "kauai": {
+                "image": \(PredictCommand.jsonString(defaultPhoto)),
+                "truth": {"latitude": \(photoTruth.latitude), "longitude": \(photoTruth.longitude)},
+                "segmentation": "colour rules: a heuristic, not a segmentation model",
+                "map": \(PredictCommand.jsonString(mapURL.path)),
+                "predictions": [\(predictions.joined(separator: ", "))]
+              },
+              "output": \(PredictCommand.jsonString(demo.directory.path))
+            }
+            """
+    }
+}
+
+/// What the report prints: progress-like lines to stderr under --json (stdout then carries the
+/// document only), to stdout otherwise.
+private struct Report {
+    let json: Bool
+
+    func line(_ text: String) {
+        if json { printError(text) } else { print(text) }
+    }
+}
