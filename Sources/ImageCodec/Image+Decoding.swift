@@ -15,7 +15,8 @@ extension Image {
             let (image, metadata) = try JPEGDecoder.decodeWithMetadata(data, options: .init(scale: jpegScale, limits: limits))
             self = image.oriented(metadata?.orientation ?? 1)
         case .png:
-            self = try PNGDecoder.decode(data, limits: limits)
+            let (image, metadata) = try PNGDecoder.decodeWithMetadata(data, limits: limits)
+            self = image.oriented(metadata?.orientation ?? 1)
         case nil:
             throw ImageCodecError.unknownFormat
         }

@@ -39,6 +39,14 @@ public enum PNGDecoder {
     /// - Throws: `ImageCodecError` with the byte offset of the first problem: a truncated or
     ///   corrupt file, a CRC-32 or Adler-32 mismatch, or more pixels than `limits` allow.
     public static func decode(_ data: Data, limits: DecodingLimits = .default) throws -> Image {
+        try decodeWithMetadata(data, limits: limits).image
+    }
+
+    /// Decodes a PNG file to 8-bit RGB as stored, with the EXIF block of its eXIf chunk (PNG
+    /// 1.2 extension; before or after IDAT, as Pillow reads it). `Image(decoding:)` applies
+    /// the orientation.
+    public static func decodeWithMetadata(_ data: Data, limits: DecodingLimits = .default) throws
+        -> (image: Image, metadata: EXIFMetadata?) {
         let raw = try decodeRaw(data, limits: limits)
         var pixels = [UInt8](repeating: 0, count: raw.header.width * raw.header.height * 3)
         pixels.withUnsafeMutableBufferPointer { out in
@@ -47,7 +55,7 @@ public enum PNGDecoder {
                                 output: out.baseAddress! + (y * raw.header.width + x0) * 3, step: dx * 3)
             }
         }
-        return Image(width: raw.header.width, height: raw.header.height, pixels: pixels)
+        return (Image(width: raw.header.width, height: raw.header.height, pixels: pixels), raw.exif)
     }
 
     /// Decodes a gray or palette PNG of bit depth <= 8 to its raw sample values, one byte a pixel,
@@ -189,6 +197,8 @@ struct RawPNG {
     var palette: [UInt8]
     var passes: [PNGPass]
     var data: [UInt8]
+    /// The first eXIf chunk's EXIF, if any (damaged blocks give what could be read).
+    var exif: EXIFMetadata?
 
     /// Calls `body(row, pixelCount, x0, dx, y)` for every row of every pass, where the row's
     /// pixel i lands at column x0 + i·dx of image row y.
@@ -225,6 +235,7 @@ extension PNGDecoder {
         var paletteCount = 0
         var idatChunks: [PNGChunk] = []
         var idatEnded = false
+        var exif: EXIFMetadata?
         var offset = 8
         while true {
             let chunk = try PNGChunk(bytes, at: offset)
@@ -264,9 +275,14 @@ extension PNGDecoder {
                 guard !idatChunks.isEmpty else { throw ImageCodecError.corrupt(offset: offset, reason: "IEND before any IDAT") }
                 let (passes, total) = try layOutPasses(h)
                 let inflated = try inflateIDAT(bytes, idatChunks, expectedBytes: total)
-                var raw = RawPNG(header: h, palette: palette, passes: passes, data: inflated)
+                var raw = RawPNG(header: h, palette: palette, passes: passes, data: inflated, exif: exif)
                 try unfilter(&raw, firstIDATOffset: idatChunks[0].dataOffset)
                 return raw
+            case "eXIf" where exif == nil:
+                // A TIFF structure; some writers keep JPEG's "Exif\0\0" in front (Pillow strips it).
+                var payload = UnsafeBufferPointer(rebasing: bytes[chunk.dataOffset..<(chunk.dataOffset + chunk.length)])
+                if payload.starts(with: Array("Exif\0\0".utf8)) { payload = UnsafeBufferPointer(rebasing: payload[6...]) }
+                exif = EXIFMetadata(tiff: payload)
             default:
                 // Ancillary chunks (tRNS, gAMA, text, ...) do not change Pillow's RGB pixels.
                 guard !chunk.isCritical else {

@@ -31,6 +31,24 @@ final class PNGDecoderTests: XCTestCase {
         }
     }
 
+    /// eXIf orientation (each of 2-8, after IDAT, with JPEG's "Exif\0\0" prefix, either byte
+    /// order; damaged or out of range: as stored) against Pillow's `exif_transpose`
+    /// (scripts/codec/png_exif_fixtures.py).
+    func testEXIFOrientationMatchesPillowExifTranspose() throws {
+        struct Cases: Decodable { struct Case: Decodable { let name: String; let width: Int; let height: Int }; let cases: [Case] }
+        let directory = "Fixtures/png-exif"
+        let cases = try JSONDecoder().decode(Cases.self, from: try pngFixture("manifest", "json", subdirectory: directory)).cases
+        XCTAssertEqual(cases.count, 12)
+        for entry in cases {
+            let data = try pngFixture(entry.name, "png", subdirectory: directory)
+            let image = try Image(decoding: data)
+            XCTAssertEqual([image.width, image.height], [entry.width, entry.height], entry.name)
+            XCTAssertEqual(image.pixels, [UInt8](try pngFixture(entry.name, "rgb", subdirectory: directory)), entry.name)
+            let asStored = try PNGDecoder.decode(data)
+            XCTAssertEqual([asStored.width, asStored.height], [7, 5], "\(entry.name): PNGDecoder.decode gives the pixels as stored")
+        }
+    }
+
     func testIndicesOfGrayAndPaletteImages() throws {
         for entry in try manifest().files where entry.indices == true {
             let map = try PNGDecoder.decodeIndices(try pngFixture(entry.name, "png"))
