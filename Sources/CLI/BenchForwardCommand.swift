@@ -6,15 +6,18 @@ struct BenchForwardCommand: Command {
     static let name = "bench forward"
     static let summary = "Images per second of the ViT-B/16 and TransLocator-B/16 forward (inference)."
     static let discussion = """
-        Times the inference forward of ViT-B/16 at 224 px (timm vit_base_patch16_224 up to its \
-        pre_logits) and of TransLocator-B/16 (configs/translocator-b16.json: two branches, MFF, \
-        modality attention, the paper's head sizes 3298/7202/12893), random weights and inputs, at \
-        each batch size: best run after a warm-up, runs repeated for --seconds. The peak resident \
-        memory against TransLocator's weight bytes goes to stderr. scripts/bench/forward.py runs \
+        Times the inference forward of TransLocator-B/16 (configs/translocator-b16.json: two \
+        branches, MFF, modality attention, the paper's head sizes 3298/7202/12893; one model \
+        prepared for inference, run at each batch size) and of ViT-B/16 at 224 px (timm \
+        vit_base_patch16_224 up to its pre_logits), random weights and inputs: best run after a \
+        warm-up, runs repeated for --seconds. Also reports TransLocator's time per image against \
+        ViT-B/16's at each batch (target: at most 2.1) and its peak memory against its weight \
+        bytes (target: at most 1.5): the process's peak resident set (VmHWM, restarted before the \
+        model is built) and the peak of tensor storage alone. scripts/bench/forward.py runs \
         PyTorch on the same models and prints the ratios.
         """
     static let options: [OptionSpec] = [
-        .flag("json", "Print one JSON array of {model, batch, imagesPerSecond}."),
+        .flag("json", "Print one JSON array: {model, batch, imagesPerSecond} per run; TransLocator's rows add timeRatioToViT, weightBytes, peakResidentBytes, peakTensorBytes."),
         .option("batch", value: "n,n", "Batch sizes (default: 1,8)."),
         .option("seconds", value: "s", "Time spent on each measurement after its warm-up (default: 5)."),
         .option("config", value: "json", "TransLocator config (default: the paper's translocator-b16 sizes)."),
@@ -36,32 +39,46 @@ struct BenchForwardCommand: Command {
         guard batches.allSatisfy({ (1...256).contains($0) }) else { throw UsageError("--batch wants sizes in 1...256, got \(batches)") }
         let seconds = try arguments.double("seconds", default: 5, in: 0...3600)
         let config = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? paperConfig
-        var results: [ForwardBenchmark.Result] = []
+        // TransLocator first: its resident peak is then the process's, whether or not it can be restarted.
+        let (dual, memory) = try ForwardBenchmark.transLocator(config, batches: batches, seconds: seconds)
+        for result in dual { printError(String(format: "translocator-b16 batch %d: %.2f images/s", result.batch, result.imagesPerSecond)) }
+        let gib = 1_073_741_824.0, weights = Double(max(memory.weightBytes, 1))
+        printError(String(format: "translocator-b16 weights %.3f GiB; peak tensor storage %.3f GiB = %.2fx weights",
+                          Double(memory.weightBytes) / gib, Double(memory.tensorPeakBytes) / gib, Double(memory.tensorPeakBytes) / weights))
+        if let resident = memory.residentPeakBytes {
+            printError(String(format: "translocator-b16 peak resident memory %.3f GiB = %.2fx weights%@", Double(resident) / gib,
+                              Double(resident) / weights, memory.residentPeakWasReset ? "" : " (VmHWM not restartable: whole process)"))
+        }
+        var vit: [ForwardBenchmark.Result] = []
         for batch in batches {
             let result = ForwardBenchmark.vit(batch: batch, seconds: seconds)
             printError(String(format: "vit-b16 batch %d: %.2f images/s", batch, result.imagesPerSecond))
-            results.append(result)
+            vit.append(result)
         }
-        var weightBytes = 0
-        for batch in batches {
-            let result = try ForwardBenchmark.transLocator(config, batch: batch, seconds: seconds)
-            printError(String(format: "translocator-b16 batch %d: %.2f images/s", batch, result.imagesPerSecond))
-            weightBytes = result.weightBytes
-            results.append(result)
+        /// TransLocator's time per image over ViT-B/16's at the same batch.
+        func timeRatio(_ result: ForwardBenchmark.Result) -> Double? {
+            vit.first { $0.batch == result.batch }.map { $0.imagesPerSecond / result.imagesPerSecond }
         }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakBytes = Double(usage.ru_maxrss) * 1024                                   // Linux: KiB
-        printError(String(format: "peak resident memory %.2f GiB = %.2fx TransLocator's weights (%.2f GiB)",
-                          peakBytes / 1_073_741_824, peakBytes / Double(max(weightBytes, 1)), Double(weightBytes) / 1_073_741_824))
         if arguments.flag("json") {
-            let rows = results.map {
-                "{\"model\": \"\($0.model)\", \"batch\": \($0.batch), \"imagesPerSecond\": \(String(format: "%.3f", $0.imagesPerSecond))}"
+            var rows = vit.map { "{\"model\": \"\($0.model)\", \"batch\": \($0.batch), \"imagesPerSecond\": \(String(format: "%.3f", $0.imagesPerSecond))}" }
+            for result in dual {
+                var row = "{\"model\": \"\(result.model)\", \"batch\": \(result.batch), \"imagesPerSecond\": \(String(format: "%.3f", result.imagesPerSecond))"
+                if let ratio = timeRatio(result) { row += String(format: ", \"timeRatioToViT\": %.3f", ratio) }
+                row += ", \"weightBytes\": \(memory.weightBytes), \"peakTensorBytes\": \(memory.tensorPeakBytes)"
+                if let resident = memory.residentPeakBytes { row += ", \"peakResidentBytes\": \(resident)" }
+                rows.append(row + "}")
             }
             print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
         } else {
-            print("model               batch  images/s")
-            for r in results { print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond)) }
+            print("model               batch  images/s  time/ViT")
+            for r in vit { print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond)) }
+            for r in dual {
+                let ratio = timeRatio(r).map { String(format: " %9.2f", $0) } ?? ""
+                print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond) + ratio)
+            }
+            let resident = memory.residentPeakBytes.map { String(format: "%.2fx", Double($0) / weights) } ?? "n/a"
+            print(String(format: "translocator-b16 peak memory / weight bytes: resident %@, tensors %.2fx (weights %.3f GiB)",
+                         resident, Double(memory.tensorPeakBytes) / weights, Double(memory.weightBytes) / gib))
         }
     }
 }

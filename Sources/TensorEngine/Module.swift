@@ -33,17 +33,60 @@
 
 /// A trainable tensor and its gradient, under its checkpoint name (timm's, e.g.
 /// `blocks.3.attn.qkv.weight`).
+///
+/// The gradient is allocated on first use (a backward, an optimizer step), so a model that
+/// only infers holds no gradient memory; an unallocated gradient reads as zero. An inference
+/// model may also release the value of a weight that a `Linear` keeps packed for GEMM
+/// (`Linear.packWeight(releasingValue: true)`): one copy of the weights instead of two.
+/// Not safe to touch from two threads at once (modules run their forward and backward on one
+/// thread; only the kernels inside go parallel).
 public final class Parameter: @unchecked Sendable {
     public let name: String
-    public let value: Tensor
-    /// dL/dvalue, accumulated by `backward` calls; zero it with `Module.zeroGradients()`.
-    public let gradient: Tensor
+    public let shape: [Int]
+    private var storedValue: Tensor?
+    private var storedGradient: Tensor?
 
     public init(name: String, shape: [Int]) {
         self.name = name
-        value = Tensor(zeros: shape)
-        gradient = Tensor(zeros: shape)
+        self.shape = shape
+        storedValue = Tensor(zeros: shape)
     }
+
+    /// Number of scalars.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The values. Reading them after `releaseValue()` is a bug of the caller: that model was
+    /// made for inference only.
+    public var value: Tensor {
+        guard let storedValue else {
+            preconditionFailure("\(name): the value was released when the weight was packed for inference; this model can only infer")  // invariant: only inference-only models (Predictor, bench) release values, and they never read them
+        }
+        return storedValue
+    }
+
+    /// False after `releaseValue()`.
+    public var hasValue: Bool { storedValue != nil }
+
+    /// dL/dvalue, accumulated by `backward` calls; zero it with `Module.zeroGradients()`.
+    /// Allocated, zero, on first access.
+    public var gradient: Tensor {
+        if let storedGradient { return storedGradient }
+        let fresh = Tensor(zeros: shape)
+        storedGradient = fresh
+        return fresh
+    }
+
+    /// Whether gradient memory is allocated (false until a backward or optimizer touches it).
+    public var hasGradient: Bool { storedGradient != nil }
+
+    /// Sets the gradient to zero; an unallocated one stays unallocated (it already reads as zero).
+    public func zeroGradient() { storedGradient?.fill(0) }
+
+    /// Frees the gradient (a trained model handed to inference).
+    public func releaseGradient() { storedGradient = nil }
+
+    /// Frees the value (its packed copy does the work); see the type's note.
+    public func releaseValue() { storedValue = nil }
 }
 
 /// A layer with parameters and a hand-written backward (see the design note above).
@@ -54,7 +97,7 @@ public protocol Module: AnyObject {
 
 extension Module {
     /// Sets every parameter gradient to zero.
-    public func zeroGradients() { for parameter in parameters { parameter.gradient.fill(0) } }
+    public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
 
     /// Parameters by checkpoint name.
     public var parametersByName: [String: Parameter] {
@@ -62,7 +105,7 @@ extension Module {
     }
 
     /// Total number of scalar parameters.
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 }
 
 /// `buffer` if it already has `shape`, else a new zero tensor stored back into `buffer`: how a
@@ -111,19 +154,41 @@ public final class Linear: Module {
     }
 
     /// Packs the weight once for inference; later `forward`s use the packed copy until
-    /// `unpackWeight()` (call it before changing the weight).
-    public func packWeight() { packedWeight = PackedMatrix(weight: weight.value) }
-    public func unpackWeight() { packedWeight = nil }
+    /// `unpackWeight()` (call it before changing the weight). `releasingValue`: free the
+    /// unpacked weight too (inference-only models: one copy of the weights, not two); such a
+    /// layer cannot be unpacked, trained or saved.
+    public func packWeight(releasingValue: Bool = false) {
+        if packedWeight == nil { packedWeight = PackedMatrix(weight: weight.value) }
+        if releasingValue { weight.releaseValue() }
+    }
+
+    public func unpackWeight() {
+        precondition(weight.hasValue, "\(weight.name): cannot unpack a weight whose value was released")  // invariant: only inference-only models release values
+        packedWeight = nil
+    }
 
     /// x: [..., in] → [..., out].
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
-        let rows = x.count / inFeatures
         let y = reuse(&output, Array(x.shape.dropLast()) + [outFeatures])
-        linearForward(x.data, weight.value.data, bias?.value.data, y.data, rows: rows,
-                      inFeatures: inFeatures, outFeatures: outFeatures, packedWeight: packedWeight)
+        apply(x, into: y)
         input = x
         return y
+    }
+
+    /// y = x·Wᵀ + b, or y += x·Wᵀ + b with `accumulating` (a residual add folded into the
+    /// GEMM): the forward without saving anything, into the caller's buffer. x: [..., in],
+    /// y: [..., out] with the same leading dimensions.
+    public func apply(_ x: Tensor, into y: Tensor, accumulating: Bool = false) {
+        let rows = x.count / inFeatures
+        precondition(x.shape.last == inFeatures && y.count == rows * outFeatures,  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+                     "\(weight.name): input \(x.shape), output \(y.shape), expected [..., \(inFeatures)] → [..., \(outFeatures)]")
+        if let packedWeight {
+            linearForward(x.data, packed: packedWeight, bias?.value.data, y.data, rows: rows, accumulating: accumulating)
+        } else {
+            linearForward(x.data, weight.value.data, bias?.value.data, y.data, rows: rows, inFeatures: inFeatures,
+                          outFeatures: outFeatures, accumulating: accumulating)
+        }
     }
 
     public func backward(_ dy: Tensor, into dx: Tensor?) {

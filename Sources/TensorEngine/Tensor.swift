@@ -11,6 +11,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(count: Int) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         Engine.countAllocation()
+        TensorMemory.allocated(max(count, 1) * MemoryLayout<Float>.stride)
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
                                                    alignment: 64)
@@ -18,7 +19,34 @@ public final class TensorStorage: @unchecked Sendable {
         base.initialize(repeating: 0, count: max(count, 1))
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit {
+        UnsafeMutableRawPointer(base).deallocate()
+        TensorMemory.freed(max(count, 1) * MemoryLayout<Float>.stride)
+    }
+}
+
+/// Bytes held by tensor storages (values, gradients, activations, packed weights; not the
+/// GEMM scratch pool): how the tests check what a model holds, and how `bench forward`
+/// separates the model's memory from the process's.
+public enum TensorMemory {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var live = 0
+    nonisolated(unsafe) private static var peak = 0
+
+    /// Bytes of tensor storage alive now.
+    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+
+    /// The most `liveBytes` has been since the start or the last `resetPeak()`.
+    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+
+    /// Starts a new peak from what is alive now.
+    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
+
+    static func allocated(_ bytes: Int) {
+        lock.lock(); live += bytes; peak = max(peak, live); lock.unlock()
+    }
+
+    static func freed(_ bytes: Int) { lock.lock(); live -= bytes; lock.unlock() }
 }
 
 /// A dense row-major Float32 tensor: a shape over contiguous, 64-byte-aligned storage.

@@ -1,8 +1,9 @@
 import Foundation
 import TensorEngine
 
-/// Inference throughput of the encoders at the paper's sizes, for `translocator bench forward`
-/// (scripts/bench/forward.py times timm's `vit_base_patch16_224` and the twin beside it).
+/// Inference throughput and memory of the encoders at the paper's sizes, for `translocator
+/// bench forward` (scripts/bench/forward.py times timm's `vit_base_patch16_224` and the twin
+/// beside it).
 public enum ForwardBenchmark {
     /// ViT-B/16 (timm `vit_base_patch16_224` without its classifier).
     public static let vitB16 = ViTConfig(imageSize: 224, patchSize: 16, embedDimension: 768, depth: 12, headCount: 12)
@@ -15,11 +16,26 @@ public enum ForwardBenchmark {
         public let model: String
         public let batch: Int
         public let imagesPerSecond: Double
-        /// Bytes of parameter values (F32).
-        public let weightBytes: Int
     }
 
-    /// Best-of-runs images/s of a ViT's `pre_logits` forward (inference mode) on random input.
+    /// What a model held while it ran: its weights, the most tensor storage alive at once
+    /// (weights, packed weights, activations; `TensorMemory`), and the process's peak resident
+    /// set (`VmHWM`, Linux), which adds the GEMM scratch pool, the runtime and the allocator's
+    /// slack: the figure issue 4 bounds by 1.5x the weight bytes.
+    public struct Memory: Sendable {
+        /// Bytes of parameter values (F32).
+        public let weightBytes: Int
+        /// Peak bytes of tensor storage from building the model to the last timed run.
+        public let tensorPeakBytes: Int
+        /// Peak resident bytes of the process over the same span (nil where /proc is absent).
+        public let residentPeakBytes: Int?
+        /// Whether the resident peak was restarted before the model was built (/proc/self/clear_refs);
+        /// if not, it covers the whole process so far.
+        public let residentPeakWasReset: Bool
+    }
+
+    /// Best-of-runs images/s of a ViT's `pre_logits` forward (inference mode, packed weights,
+    /// unpacked copies freed) on random input.
     /// - Parameter seconds: keeps timing runs (after one warm-up) until this much time has passed
     ///   and at least `minimumRuns` ran.
     public static func vit(_ config: ViTConfig = vitB16, batch: Int, seconds: Double = 5, minimumRuns: Int = 3) -> Result {
@@ -28,7 +44,7 @@ public enum ForwardBenchmark {
         for parameter in vit.parameters { parameter.value.fillUniform(low: -0.05, high: 0.05, using: &generator) }
         for block in vit.blocks {
             for norm in [block.norm1, block.norm2] { norm.weight.value.fill(1) }
-            for linear in block.linears { linear.pack() }                         // inference: packed once
+            for linear in block.linears { linear.pack(releasingValue: true) }     // inference: packed once
         }
         let state = ViTActivations(config: config, batch: batch, training: false)
         let images = Tensor(zeros: [batch, 3, config.imageSize, config.imageSize])
@@ -38,29 +54,37 @@ public enum ForwardBenchmark {
             for (k, block) in vit.blocks.enumerated() { block.forward(state.x.data, batch: batch, cache: state.cache(forBlock: k)) }
             vit.finalCLS(state)
         }
-        return Result(model: "vit-b16", batch: batch, imagesPerSecond: Double(batch) / best,
-                      weightBytes: 4 * vit.parameters.reduce(0) { $0 + $1.value.count })
+        return Result(model: "vit-b16", batch: batch, imagesPerSecond: Double(batch) / best)
     }
 
     /// Best-of-runs images/s of the full TransLocator forward (both branches, MFF, modality
-    /// attention, four heads) in inference mode.
+    /// attention, four heads) of one model prepared for inference, at each batch size in turn,
+    /// and the memory it took from being built to its last run.
     /// - Throws: `ModelConfigError` for an invalid config.
-    public static func transLocator(_ config: ModelConfig, headSizes: HeadSizes = paperHeadSizes, batch: Int,
-                                    seconds: Double = 5, minimumRuns: Int = 3) throws -> Result {
+    public static func transLocator(_ config: ModelConfig, headSizes: HeadSizes = paperHeadSizes, batches: [Int],
+                                    seconds: Double = 5, minimumRuns: Int = 3) throws -> (results: [Result], memory: Memory) {
+        let wasReset = ResidentMemory.resetPeak()
+        TensorMemory.resetPeak()
         let model = try TransLocatorModel(config: config, headSizes: headSizes, seed: 1)
-        model.packWeights()
+        model.prepareForInference()
         var generator = SeededGenerator(seed: 2)
         let s = config.imageSize
-        let rgb = Tensor(zeros: [batch, 3, s, s]), seg = Tensor(zeros: [batch, 3, s, s])
-        rgb.fillUniform(low: -2, high: 2, using: &generator)
-        seg.fillUniform(low: -2, high: 2, using: &generator)
-        var failure: Error?
-        let best = time(seconds: seconds, minimumRuns: minimumRuns) {
-            do { _ = try model.forward(rgb: rgb, seg: config.segmentationBranch ? seg : nil) } catch { failure = error }
+        var results: [Result] = []
+        for batch in batches {
+            let rgb = Tensor(zeros: [batch, 3, s, s]), seg = Tensor(zeros: [batch, 3, s, s])
+            rgb.fillUniform(low: -2, high: 2, using: &generator)
+            seg.fillUniform(low: -2, high: 2, using: &generator)
+            var failure: Error?
+            let best = time(seconds: seconds, minimumRuns: minimumRuns) {
+                do { _ = try model.forward(rgb: rgb, seg: config.segmentationBranch ? seg : nil) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            results.append(Result(model: "translocator-b16", batch: batch, imagesPerSecond: Double(batch) / best))
         }
-        if let failure { throw failure }
-        return Result(model: "translocator-b16", batch: batch, imagesPerSecond: Double(batch) / best,
-                      weightBytes: 4 * model.parameters.reduce(0) { $0 + $1.value.count })
+        let memory = Memory(weightBytes: 4 * model.parameters.reduce(0) { $0 + $1.count },
+                            tensorPeakBytes: TensorMemory.peakBytes, residentPeakBytes: ResidentMemory.peakBytes(),
+                            residentPeakWasReset: wasReset)
+        return (results, memory)
     }
 
     /// The fastest of the timed runs, in seconds, after one warm-up run.
@@ -75,5 +99,31 @@ public enum ForwardBenchmark {
             runs += 1
         }
         return best
+    }
+}
+
+/// The process's resident memory, from Linux's /proc/self (nil elsewhere).
+enum ResidentMemory {
+    /// `VmHWM`, the peak resident set, in bytes.
+    static func peakBytes() -> Int? { statusField("VmHWM:") }
+
+    /// Restarts `VmHWM` from the current resident set (writing 5 to /proc/self/clear_refs,
+    /// Linux 4.0+). Returns false where that is not possible.
+    static func resetPeak() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        do { try handle.write(contentsOf: Data("5".utf8)) } catch { return false }
+        return true
+    }
+
+    /// A `Name:   N kB` line of /proc/self/status, in bytes.
+    static func statusField(_ name: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, let kibibytes = Int(fields[1]) else { return nil }
+            return kibibytes * 1024
+        }
+        return nil
     }
 }

@@ -23,17 +23,11 @@ final class Linear {
     /// y [R, O] = x·Wᵀ + b from x [R, I]; with `accumulate`, y += x·Wᵀ + b (a residual add
     /// folded into the GEMM's beta).
     func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        guard accumulate else {
-            linearForward(x, weight.value.data, bias.value.data, y, rows: rows, inFeatures: inputs,
-                          outFeatures: outputs, packedWeight: packed)
-            return
-        }
-        let shape = GEMMShape(m: rows, n: outputs, k: inputs, transposeB: true)
-        if let packed { gemm(shape, x, packed: packed, beta: 1, y) } else { gemm(shape, x, weight.value.data, beta: 1, y) }
-        let b = bias.value.data
-        for r in 0..<rows {
-            let row = y + r &* outputs
-            for o in 0..<outputs { row[o] += b[o] }
+        if let packed {
+            linearForward(x, packed: packed, bias.value.data, y, rows: rows, accumulating: accumulate)
+        } else {
+            linearForward(x, weight.value.data, bias.value.data, y, rows: rows, inFeatures: inputs, outFeatures: outputs,
+                          accumulating: accumulate)
         }
     }
 
@@ -45,7 +39,11 @@ final class Linear {
                        inFeatures: inputs, outFeatures: outputs)
     }
 
-    func pack() { packed = PackedMatrix(weight: weight.value) }
+    /// `releasingValue`: free the unpacked weight (inference-only models).
+    func pack(releasingValue: Bool = false) {
+        if packed == nil { packed = PackedMatrix(weight: weight.value) }
+        if releasingValue { weight.releaseValue() }
+    }
 }
 
 // MARK: - LayerNorm

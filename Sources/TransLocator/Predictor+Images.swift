@@ -79,11 +79,13 @@ public final class Predictor {
     public let file: ModelFile
     public let ranker: CellRanker
 
-    /// Packs the model's weights for inference.
+    /// Prepares the file's model for inference only (`TransLocatorModel.prepareForInference()`:
+    /// weights packed, unpacked copies and gradients freed): the model cannot train or be saved
+    /// afterwards.
     public init(_ file: ModelFile) {
         self.file = file
         ranker = CellRanker(partitions: file.partitions)
-        file.model.packWeights()
+        file.model.prepareForInference()
     }
 
     /// The `top` best fine cells per photo, in input order.

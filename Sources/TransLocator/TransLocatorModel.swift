@@ -26,6 +26,8 @@ public final class TransLocatorModel {
     public let parameters: [Parameter]
 
     private var state: ForwardState?
+    /// Set by `prepareForInference()`.
+    public private(set) var isInferenceOnly = false
 
     /// A model with timm's ViT init for the branches, N(0, 0.02) heads with zero biases, MFF as
     /// the mean of the two CLS tokens (f = I, g = I/2), and the scorer as timm inits linears
@@ -84,19 +86,34 @@ public final class TransLocatorModel {
     /// The parameter named `name`, or nil.
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
-    /// Sets every gradient to zero.
-    public func zeroGradients() { for p in parameters { p.gradient.fill(0) } }
+    /// Sets every gradient to zero (gradients are allocated by the first backward).
+    public func zeroGradients() { for p in parameters { p.zeroGradient() } }
 
     var linears: [Linear] {
         [rgb, seg].compactMap { $0 }.flatMap { $0.blocks.flatMap(\.linears) }
             + fusion.flatMap { [$0.f, $0.g] } + (scorer?.layers ?? []) + heads.flatMap { $0.mlp.layers }
     }
 
-    /// Packs every linear weight for GEMM once (inference); costs a copy of the weights.
+    /// Packs every linear weight for GEMM once (inference between training steps: validation);
+    /// costs a copy of the linear weights. `weightsDidChange()` drops the packed copies.
     public func packWeights() { for linear in linears { linear.pack() } }
 
+    /// Makes this an inference-only model: packs every linear weight for GEMM and frees the
+    /// unpacked copies and any gradients, so that it holds one copy of its weights (issue 4:
+    /// inference peak memory at most 1.5x the weight bytes). Afterwards it can run
+    /// `forward(training: false)` only; training, saving or reading the packed weights' values
+    /// is a bug that traps.
+    public func prepareForInference() {
+        for linear in linears { linear.pack(releasingValue: true) }
+        for parameter in parameters { parameter.releaseGradient() }
+        isInferenceOnly = true
+    }
+
     /// Drops packed weights: call after changing parameter values (an optimizer step).
-    public func weightsDidChange() { for linear in linears { linear.packed = nil } }
+    public func weightsDidChange() {
+        precondition(!isInferenceOnly, "weightsDidChange: this model was prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
+        for linear in linears { linear.packed = nil }
+    }
 }
 
 /// Logits of one forward, each [B, K], plus f_mm [B, featureDimension] and, with modality
@@ -127,7 +144,7 @@ final class ForwardState {
         self.training = training
         let vit = model.config.vit, c = vit.embedDimension
         rgb = ViTActivations(config: vit, batch: batch, training: training)
-        seg = model.seg == nil ? nil : ViTActivations(config: vit, batch: batch, training: training)
+        seg = model.seg == nil ? nil : ViTActivations(config: vit, batch: batch, training: training, sharingCachesWith: rgb)
         scratch = training ? BackwardScratch(config: vit, batch: batch) : nil
         fusionInputs = model.fusion.indices.map { _ in
             (Tensor(zeros: [batch, c]), Tensor(zeros: [batch, c]), Tensor(zeros: [batch, c]))
@@ -167,6 +184,7 @@ extension TransLocatorModel {
     /// - Throws: `ModelInputError` for a wrong shape or a missing segmentation map.
     public func forward(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
         let s = config.imageSize
+        precondition(!(training && isInferenceOnly), "forward(training: true) on a model prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
         guard images.rank == 4, images.shape[1] == 3, images.shape[2] == s, images.shape[3] == s, images.shape[0] > 0 else {
             throw ModelInputError.wrongShape(input: "rgb", shape: images.shape, expected: "[B, 3, \(s), \(s)]")
         }

@@ -144,13 +144,19 @@ final class ViTActivations {
     let cls: Tensor          // [B, C]: CLS after the final norm
     let dx: Tensor           // [B·N, C] (training only)
 
-    init(config: ViTConfig, batch: Int, training: Bool) {
+    /// `sharingCachesWith`: in inference, use that branch's block cache (branches run one
+    /// block at a time, so two branches need one cache).
+    init(config: ViTConfig, batch: Int, training: Bool, sharingCachesWith other: ViTActivations? = nil) {
         self.batch = batch
         self.training = training
         let c = config.embedDimension, rows = batch * config.tokenCount
         patches = Tensor(zeros: [batch * config.gridSize * config.gridSize, 3 * config.patchSize * config.patchSize])
         x = Tensor(zeros: [rows, c])
-        caches = (0..<(training ? config.depth : 1)).map { _ in BlockCache(config: config, batch: batch, training: training) }
+        if !training, let other, other.batch == batch, !other.training {
+            caches = other.caches
+        } else {
+            caches = (0..<(training ? config.depth : 1)).map { _ in BlockCache(config: config, batch: batch, training: training) }
+        }
         clsInput = Tensor(zeros: [batch, c])
         clsMean = Tensor(zeros: [batch])
         clsRstd = Tensor(zeros: [batch])
