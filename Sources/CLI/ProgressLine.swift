@@ -9,6 +9,8 @@ final class ProgressLine {
     private let unit: String
     private let isTerminal = isatty(STDERR_FILENO) == 1
     private let logIntervalSeconds: Double
+    /// Units already done when this line started (a resumed run): not counted in the rate.
+    private let initial: Int
     private let start = Date()
     private var lastPrint = Date.distantPast
     private var lastWidth = 0
@@ -17,18 +19,21 @@ final class ProgressLine {
     ///   - label: what is being done, e.g. `train epoch 3`.
     ///   - total: how many units in all, for the ETA; nil if unknown.
     ///   - unit: what is counted, plural (`images`, `steps`).
-    init(_ label: String, total: Int?, unit: String, logIntervalSeconds: Double = 5) {
+    ///   - initial: units done before this run (a resumed training), left out of rate and ETA.
+    init(_ label: String, total: Int?, unit: String, initial: Int = 0, logIntervalSeconds: Double = 5) {
         self.label = label
+        self.initial = initial
         self.total = total
         self.unit = unit
         self.logIntervalSeconds = logIntervalSeconds
     }
 
-    /// Reports `done` units finished, with an optional detail such as `loss 2.31`.
+    /// Reports `done` units finished, with an optional detail such as `loss 2.31`. Throttled;
+    /// the last state is `finish`'s to print (once: a log showed "30/30" twice when both did).
     func update(_ done: Int, detail: String = "") {
         let now = Date()
         let interval = isTerminal ? 0.1 : logIntervalSeconds
-        guard now.timeIntervalSince(lastPrint) >= interval || done == total else { return }
+        guard now.timeIntervalSince(lastPrint) >= interval else { return }
         lastPrint = now
         emit(line(done, now: now, detail: detail), final: false)
     }
@@ -40,7 +45,7 @@ final class ProgressLine {
 
     private func line(_ done: Int, now: Date, detail: String) -> String {
         let elapsedSeconds = now.timeIntervalSince(start)
-        let rate = elapsedSeconds > 0 ? Double(done) / elapsedSeconds : 0
+        let rate = elapsedSeconds > 0 ? Double(done - initial) / elapsedSeconds : 0
         var text = "\(label): \(done)"
         if let total { text += "/\(total)" }
         text += " \(unit), \(String(format: "%.1f", rate)) \(unit)/s"

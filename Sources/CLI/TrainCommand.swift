@@ -3,26 +3,33 @@ import GeoCells
 import TransLocator
 import Training
 
-/// `translocator train`: trains a model on a manifest (a first version: see TODOs in Training).
+/// `translocator train`: trains a model on a manifest, with validation, checkpoints and exact resume.
 struct TrainCommand: Command {
     static let name = "train"
     static let summary = "Train a TransLocator (or ViT-MT) on a manifest, with checkpoints and exact resume."
     static let discussion = """
         Partitions the training manifest's coordinates into coarse, middle and fine S2 cells (the \
         config's partition settings; --partitions reads existing ones), labels every image, and \
-        trains the config's model with its optimizer, warm-up + cosine schedule and augmentation. \
-        Writes OUT/last.safetensors (a checkpoint: weights, optimizer state, step, data position; \
-        the one before is kept as last.previous.safetensors), OUT/best.safetensors (the model with \
-        the best validation score, when --val is given), OUT/partitions/*.csv and \
-        OUT/metrics.jsonl (one line per step and per validation). --resume continues from \
-        OUT/last.safetensors to the weights an uninterrupted run would reach.
+        trains the config's model with its optimizer, warm-up + cosine schedule and augmentation, \
+        decoding the next batch while the model trains on this one. Writes OUT/last.safetensors (a \
+        checkpoint: weights, optimizer state, step, data position; the one before is kept as \
+        last.previous.safetensors), OUT/partitions/*.csv and OUT/metrics.jsonl (one line per step \
+        with eq. 8's loss and each head's, one per validation). With --val, every epoch ends with \
+        the validation loss and the five-scale table, and OUT/best.safetensors keeps the model \
+        with the best mean of the five accuracies. An image that is missing or does not decode is \
+        skipped, counted and reported at the end of its epoch (--strict: stop with an error naming \
+        file:line). --resume continues from OUT/last.safetensors to the weights an uninterrupted \
+        run would reach. --init starts both branches from a timm-named ViT checkpoint (e.g. an \
+        ImageNet-21k ViT-B/16 saved as safetensors); heads start N(0, 0.02).
         """
     static let options: [OptionSpec] = [
         .option("config", value: "json", required: true, "Config with \"model\" and \"training\" objects (configs/*.json)."),
         .option("train", value: "csv", required: true, "Training manifest: image,lat,lon[,seg][,scene]."),
         .option("out", value: "dir", required: true, "Folder for checkpoints, the best model, partitions and metrics."),
-        .option("val", value: "csv", "Validation manifest, scored after every epoch (best model kept)."),
+        .option("val", value: "csv", "Validation manifest, scored after every epoch (loss, table; best model kept)."),
         .flag("resume", "Continue from OUT/last.safetensors (or the previous one if it is damaged)."),
+        .option("init", value: "safetensors", "Start the backbone(s) from this timm-named ViT checkpoint (not with --resume)."),
+        .flag("strict", "Stop at a missing or undecodable image (error naming file:line) instead of skipping it."),
         .option("max-steps", value: "n", "Stop after n optimizer steps in all, with a checkpoint."),
         .option("checkpoint-every", value: "n", "Also checkpoint every n optimizer steps (default: 200)."),
         .option("seed", value: "s", "Seed of initialisation, data order and augmentation (default: 0)."),
@@ -32,6 +39,8 @@ struct TrainCommand: Command {
     static let examples = [
         "translocator train --config configs/tiny.json --train synthetic/train.csv --val synthetic/val.csv --out run",
         "translocator train --config configs/tiny.json --train synthetic/train.csv --out run --resume",
+        "translocator train --config configs/translocator-b16.json --train mp16/train.csv --val mp16/val.csv --out run \\\n"
+            + "      --init vit_base_patch16_224.augreg_in21k.safetensors",
     ]
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -43,12 +52,18 @@ struct TrainCommand: Command {
         let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max))
         let maxSteps = arguments.string("max-steps") == nil ? nil : try arguments.int("max-steps", default: 0, in: 0...Int.max)
         let checkpointEvery = try arguments.int("checkpoint-every", default: 200, in: 1...Int.max)
+        let strict = arguments.flag("strict")
+        let initPath = arguments.string("init")
+        if initPath != nil && arguments.flag("resume") {
+            throw UsageError("--init starts a new run; --resume continues one: give one of them")
+        }
         do { try FileManager.default.createDirectory(at: out.appendingPathComponent("partitions"), withIntermediateDirectories: true) } catch {
             throw CommandFailure("\(out.path): cannot create (\(error.localizedDescription))")
         }
 
         let trainURL = URL(fileURLWithPath: trainPath)
         let manifest = try Manifest(contentsOf: trainURL, name: trainPath)
+        if strict { _ = try manifest.checkingFiles(skipMissing: false) }     // a missing file fails now, not hours in
         let partitions: GeoPartitions
         if let folder = arguments.string("partitions") {
             let read = try ["coarse", "middle", "fine"].map { try Partition(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent("\($0).csv")) }
@@ -86,53 +101,78 @@ struct TrainCommand: Command {
             printError("train: resuming at step \(trainer.progress.step) (epoch \(trainer.progress.epoch + 1))")
         } else {
             let model = try TransLocatorModel(config: modelConfig, headSizes: partitions.headSizes, seed: seed)
+            if let initPath {
+                try model.importBackbone(contentsOf: URL(fileURLWithPath: initPath))
+                printError("train: backbone\(modelConfig.segmentationBranch ? "s" : "") from \(initPath)")
+            }
             trainer = Trainer(model: model, config: config, schedule: schedule, progress: TrainingProgress(seed: seed))
         }
         let preprocessing = Preprocessing(resizeShortSide: config.resizeShortSide)
         let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(
             resizeShortSide: config.resizeShortSide, cropSize: modelConfig.imageSize, augmentation: config.augmentation,
-            seed: trainer.progress.seed), useSegmentation: modelConfig.segmentationBranch)
-        let validation = try arguments.string("val").map { try Manifest(contentsOf: URL(fileURLWithPath: $0), name: $0) }
+            seed: trainer.progress.seed), useSegmentation: modelConfig.segmentationBranch, strict: strict)
+        let validator = try arguments.string("val").map {
+            EpochValidator(manifest: try Manifest(contentsOf: URL(fileURLWithPath: $0), name: $0), partitions: partitions,
+                           preprocessing: preprocessing, hierarchy: hierarchy, sceneClasses: modelConfig.sceneClasses, config: config,
+                           skipInvalid: !strict)
+        }
         let loop = TrainingLoop(plan: plan, epochs: config.epochs, checkpointURL: checkpointURL, partitions: partitions,
                                 preprocessing: preprocessing, maxSteps: maxSteps, checkpointEverySteps: checkpointEvery)
         let log = try MetricsLog(url: out.appendingPathComponent("metrics.jsonl"))
         let totalSteps = maxSteps.map { min($0, schedule.totalSteps) } ?? schedule.totalSteps
-        let progress = ProgressLine("train", total: totalSteps, unit: "steps")
+        let progress = ProgressLine("train", total: totalSteps, unit: "steps", initial: trainer.progress.step)
         let started = Date()
         var images = 0
+        var lastDetail = ""
         let finished = try loop.run(trainer, source: source, onStep: { result in
             images += result.images
             let rate = Double(images) / max(1e-9, Date().timeIntervalSince(started))
-            progress.update(trainer.progress.step, detail: String(format: "loss %.3f, %.1f images/s", result.loss, rate))
-            log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(result.loss), "
-                       + "\"learningRate\": \(result.learningRate), \"imagesPerSecond\": \(rate)}")
+            lastDetail = String(format: "loss %.3f, %.1f images/s", result.loss, rate)
+            progress.update(trainer.progress.step, detail: lastDetail)
+            log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(jsonNumber(result.loss)), "
+                       + "\"headLosses\": \(headLossesJSON(result.headLosses)), \"learningRate\": \(result.learningRate), "
+                       + "\"imagesPerSecond\": \(jsonNumber(rate))}")
         }, onEpoch: { summary in
+            let epoch = summary.epoch + 1
             if summary.skipped > 0 {
-                printError("epoch \(summary.epoch + 1): skipped \(summary.skipped) images (first: \(source.problems.first.map { "\($0)" } ?? "?"))")
+                let problems = source.problems(inEpoch: summary.epoch)
+                printError("epoch \(epoch): skipped \(summary.skipped) image\(summary.skipped == 1 ? "" : "s") (missing or undecodable)"
+                           + problems.prefix(3).map { "\n  \($0)" }.joined() + (summary.skipped > 3 ? "\n  ..." : ""))
             }
-            guard let validation else { return }
-            let modelFile = ModelFile(model: trainer.model, partitions: partitions, preprocessing: preprocessing)
-            var evaluator = Evaluator(modelFile: modelFile)
-            evaluator.skipInvalid = true
-            let result = try evaluator.evaluate(validation)
-            let table = result.evaluation.table
-            let score = table.percentWithin.reduce(0, +) / Double(table.percentWithin.count)
-            printError("epoch \(summary.epoch + 1): train loss \(String(format: "%.3f", summary.meanLoss)); validation:\n"
-                       + result.evaluation.tableText(label: "epoch \(summary.epoch + 1)"))
-            log.append("{\"epoch\": \(summary.epoch + 1), \"trainLoss\": \(summary.meanLoss), \"validation\": \(result.evaluation.json)}")
-            if score > (trainer.progress.bestValidationScore ?? -1) {
-                trainer.setBestValidationScore(score)
-                let best = out.appendingPathComponent("best.safetensors"), staging = out.appendingPathComponent(".best.safetensors.tmp")
-                try modelFile.write(to: staging)
-                guard rename(staging.path, best.path) == 0 else {                 // atomic: never a half-written best model
-                    throw CommandFailure("\(best.path): cannot write (\(String(cString: strerror(errno))))")
-                }
+            guard let validator else {
+                log.append("{\"epoch\": \(epoch), \"trainLoss\": \(jsonNumber(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
+                return
             }
+            let result = try validator.validate(trainer.model)
+            let score = EpochValidator.score(result.evaluation)
+            let kept = try trainer.keepIfBest(score: score, at: out.appendingPathComponent("best.safetensors"), partitions: partitions,
+                                              preprocessing: preprocessing)
+            var lossText = "n/a (no validation image inside the partitions)"
+            if let loss = result.loss {
+                lossText = String(format: "%.3f (", loss.total) + HeadName.allCases.compactMap { head in
+                    loss.perHead[head].map { String(format: "\(head.rawValue) %.3f", $0) }
+                }.joined(separator: ", ") + ")"
+            }
+            printError("epoch \(epoch): train loss \(String(format: "%.3f", summary.meanLoss)), validation loss \(lossText); "
+                       + "mean accuracy \(String(format: "%.2f", score))%\(kept ? " (best so far: best.safetensors)" : "")\n"
+                       + result.evaluation.tableText(label: "epoch \(epoch)"))
+            log.append("{\"epoch\": \(epoch), \"trainLoss\": \(jsonNumber(summary.meanLoss)), \"skipped\": \(summary.skipped), "
+                       + "\"validationLoss\": \(result.loss?.json ?? "null"), \"validation\": \(result.evaluation.json), "
+                       + "\"validationScore\": \(jsonNumber(score)), \"best\": \(kept)}")
         })
-        progress.finish(trainer.progress.step)
+        progress.finish(trainer.progress.step, detail: lastDetail)
         print(finished ? "trained \(trainer.progress.step) steps; checkpoint \(checkpointURL.path)"
                        : "stopped after \(trainer.progress.step) steps (--max-steps); resume with --resume")
     }
+
+    /// `{"coarse": x, "middle": x, ...}` in `HeadName` order.
+    static func headLossesJSON(_ losses: [HeadName: Double]) -> String {
+        "{" + HeadName.allCases.compactMap { head in losses[head].map { "\"\(head.rawValue)\": \(jsonNumber($0))" } }
+            .joined(separator: ", ") + "}"
+    }
+
+    /// A finite double as JSON; NaN or infinity (a diverged loss) as null.
+    static func jsonNumber(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
 }
 
 /// Lines appended to a JSONL file as training goes (never rewritten: a resumed run appends).

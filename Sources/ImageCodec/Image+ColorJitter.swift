@@ -26,13 +26,25 @@ public struct ColorJitterParameters: Sendable, Equatable {
     /// Draws like `ColorJitter(brightness, contrast, saturation, hue).get_params`: factors uniform in
     /// [max(0, 1 - x), 1 + x], hue uniform in [-hue, hue], a uniformly random order. A zero
     /// strength leaves that adjustment out. (Same distribution as torchvision, not its RNG stream.)
+    ///
+    /// Every number comes from `generator.next()` through the arithmetic spelled out here, in a
+    /// fixed order (order: 3 draws, then brightness, contrast, saturation, hue for the strengths
+    /// that are not zero), never through the standard library's `random(in:using:)` or
+    /// `shuffled(using:)`, whose use of the generator may change between Swift versions: a
+    /// seeded run augments the same on every toolchain.
     public static func random<G: RandomNumberGenerator>(brightness: Double = 0.4, contrast: Double = 0.4,
                                                          saturation: Double = 0.4, hue: Double = 0.1,
                                                          using generator: inout G) -> ColorJitterParameters {
-        func factor(_ x: Double) -> Double? { x > 0 ? Double.random(in: max(0, 1 - x)...(1 + x), using: &generator) : nil }
-        let order = [0, 1, 2, 3].shuffled(using: &generator)
+        // A uniform double in [0, 1) from the top 53 bits.
+        func unit() -> Double { Double(generator.next() >> 11) * 0x1.0p-53 }
+        func factor(_ x: Double) -> Double? { x > 0 ? max(0, 1 - x) + (1 + x - max(0, 1 - x)) * unit() : nil }
+        // Fisher–Yates from the back; j in 0...i from the high word of a 64x64 product.
+        var order = [0, 1, 2, 3]
+        for i in stride(from: 3, to: 0, by: -1) {
+            order.swapAt(i, Int(generator.next().multipliedFullWidth(by: UInt64(i + 1)).high))
+        }
         let b = factor(brightness), c = factor(contrast), s = factor(saturation)
-        let h = hue > 0 ? Double.random(in: -hue...hue, using: &generator) : nil
+        let h = hue > 0 ? -hue + 2 * hue * unit() : nil
         return ColorJitterParameters(order: order, brightness: b, contrast: c, saturation: s, hue: h)
     }
 }

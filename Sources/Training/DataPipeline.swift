@@ -63,29 +63,51 @@ public struct Preprocessor: Sendable {
 
 /// Micro-batches of a labelled manifest: photos (and maps) decoded in parallel, prepared by a
 /// `Preprocessor`, written straight into the batch tensors. An image whose file is missing or
-/// does not decode is skipped and reported, never fatal (the loop counts it).
+/// does not decode is skipped and reported (`problems(inEpoch:)`), never fatal, unless `strict`.
 ///
-/// TODO: prefetch (prepare the next micro-batch while the model runs this one) is not here yet.
-public final class ManifestBatchSource: BatchSource {
+/// Batch tensors come from a pool and go back to it through `recycle(_:)` (the loop does after
+/// each step), so a run with prefetch holds a fixed set of buffers (two steps' worth) and, after
+/// its first steps, allocates no tensor storage for its inputs on the prefetch thread either.
+///
+/// Thread safety: `batch` runs on the prefetch thread while `recycle` and `problems` run on the
+/// loop's; the pool and the problem list are behind a lock.
+public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
     public let labelled: LabelledManifest
     public let preprocessor: Preprocessor
     /// Whether batches carry the rendered maps (the model has the segmentation branch).
     public let useSegmentation: Bool
-    /// The first problems met, for the end-of-epoch report.
-    public private(set) var problems: [ManifestError] = []
+    /// Throw the first problem (a missing file, an image that does not decode), naming
+    /// file:line, instead of skipping the image (`train --strict`).
+    public let strict: Bool
+    /// The most problems kept per epoch for the report (all are counted by the loop).
+    public static let problemsKeptPerEpoch = 20
 
-    public init(labelled: LabelledManifest, preprocessor: Preprocessor, useSegmentation: Bool) {
+    private let lock = NSLock()
+    /// Guarded by `lock`: idle batch tensors by row count; problems by epoch.
+    private var idle: [Int: [(rgb: Tensor, seg: Tensor?)]] = [:]
+    private var problemsByEpoch: [Int: [ManifestError]] = [:]
+    /// Guarded by `lock`: batch tensor pairs made so far.
+    private var made = 0
+
+    public init(labelled: LabelledManifest, preprocessor: Preprocessor, useSegmentation: Bool, strict: Bool = false) {
         self.labelled = labelled
         self.preprocessor = preprocessor
         self.useSegmentation = useSegmentation
+        self.strict = strict
     }
 
     public var exampleCount: Int { labelled.count }
 
+    /// The first problems met in `epoch` (at most `problemsKeptPerEpoch`), in the order found.
+    public func problems(inEpoch epoch: Int) -> [ManifestError] {
+        lock.lock(); defer { lock.unlock() }
+        return problemsByEpoch[epoch] ?? []
+    }
+
+    /// - Throws: with `strict`, the `ManifestError` (file:line) of the batch's first image that failed.
     public func batch(indices: [Int], epoch: Int) throws -> (batch: TrainingBatch?, skipped: [Int]) {
         let c = preprocessor.cropSize, plane = 3 * c * c
-        let rgb = Tensor(zeros: [indices.count, 3, c, c])
-        let seg = useSegmentation ? Tensor(zeros: [indices.count, 3, c, c]) : nil
+        let (rgb, seg) = buffers(rows: indices.count)
         var failures = [ManifestError?](repeating: nil, count: indices.count)
         let rgbOut = SharedPointer(base: rgb.data), segOut = seg.map { SharedPointer(base: $0.data) }
         let labelled = self.labelled, preprocessor = self.preprocessor, useSegmentation = self.useSegmentation
@@ -96,13 +118,21 @@ public final class ManifestBatchSource: BatchSource {
             DispatchQueue.concurrentPerform(iterations: indices.count) { k in
                 let entry = manifest.entries[labelled.entryIndices[indices[k]]]
                 do {
-                    let photo = try Image(contentsOf: manifest.imageURL(of: entry))
+                    let url = manifest.imageURL(of: entry)
+                    guard FileManager.default.fileExists(atPath: url.path) else {
+                        throw ManifestError.missingFile(file: manifest.file, line: entry.line, column: "image", path: entry.imagePath)
+                    }
+                    let photo = try Image(contentsOf: url)
                     var map: SegmentationMap?
                     if useSegmentation {
-                        guard let url = manifest.segmentationURL(of: entry) else {
-                            throw ManifestError.missingFile(file: manifest.file, line: entry.line, column: "seg", path: "")
+                        guard let path = entry.segmentationPath, let url = manifest.segmentationURL(of: entry),
+                              FileManager.default.fileExists(atPath: url.path) else {
+                            throw ManifestError.missingFile(file: manifest.file, line: entry.line, column: "seg",
+                                                            path: entry.segmentationPath ?? "")
                         }
-                        map = try SegmentationMap(pngData: Data(contentsOf: url))
+                        do { map = try SegmentationMap(pngData: Data(contentsOf: url)) } catch {
+                            throw ManifestError.unreadableImage(file: manifest.file, line: entry.line, path: path, reason: "\(error)")
+                        }
                     }
                     let prepared = preprocessor.prepare(photo: photo, map: map, epoch: epoch, index: indices[k])
                     prepared.photo.writeNormalizedCHW(into: rgbOut.base + k * plane)
@@ -114,20 +144,63 @@ public final class ManifestBatchSource: BatchSource {
                 }
             }
         }
+        let found = failures.compactMap { $0 }
+        if !found.isEmpty {
+            if strict {
+                recycle(rgb: rgb, seg: seg)
+                throw found[0]
+            }
+            lock.lock()
+            let kept = problemsByEpoch[epoch, default: []].count
+            problemsByEpoch[epoch, default: []] += found.prefix(max(0, Self.problemsKeptPerEpoch - kept))
+            lock.unlock()
+        }
         let kept = indices.indices.filter { failures[$0] == nil }
         let skipped = indices.indices.filter { failures[$0] != nil }.map { indices[$0] }
-        if problems.count < 20 { problems += failures.compactMap { $0 }.prefix(20 - problems.count) }
-        guard !kept.isEmpty else { return (nil, skipped) }
         let keptIndices = kept.map { indices[$0] }
         guard kept.count < indices.count else {
             return (TrainingBatch(rgb: rgb, seg: seg, labels: labelled.labels(of: keptIndices)), skipped)
         }
-        let compactRGB = Tensor(zeros: [kept.count, 3, c, c])
-        let compactSeg = seg.map { _ in Tensor(zeros: [kept.count, 3, c, c]) }
+        defer { recycle(rgb: rgb, seg: seg) }
+        guard !kept.isEmpty else { return (nil, skipped) }
+        let (compactRGB, compactSeg) = buffers(rows: kept.count)
         for (row, k) in kept.enumerated() {
             (compactRGB.data + row * plane).update(from: rgb.data + k * plane, count: plane)
             if let compactSeg, let seg { (compactSeg.data + row * plane).update(from: seg.data + k * plane, count: plane) }
         }
         return (TrainingBatch(rgb: compactRGB, seg: compactSeg, labels: labelled.labels(of: keptIndices)), skipped)
+    }
+
+    /// Batch tensor pairs made so far: bounded when the consumer recycles its batches.
+    var buffersMade: Int {
+        lock.lock(); defer { lock.unlock() }
+        return made
+    }
+
+    /// Takes back a batch's tensors for later batches (the caller no longer reads them).
+    public func recycle(_ batch: TrainingBatch) {
+        recycle(rgb: batch.rgb, seg: batch.seg)
+    }
+
+    private func recycle(rgb: Tensor, seg: Tensor?) {
+        let c = preprocessor.cropSize
+        let rows = rgb.shape[0]
+        guard rgb.shape == [rows, 3, c, c], seg.map({ $0.shape == rgb.shape }) ?? !useSegmentation else { return }  // not ours
+        lock.lock()
+        idle[rows, default: []].append((rgb, seg))
+        lock.unlock()
+    }
+
+    /// Idle tensors for a batch of `rows` images, or new ones.
+    private func buffers(rows: Int) -> (rgb: Tensor, seg: Tensor?) {
+        lock.lock()
+        if let pair = idle[rows]?.popLast() {
+            lock.unlock()
+            return pair
+        }
+        made += 1
+        lock.unlock()
+        let c = preprocessor.cropSize
+        return (Tensor(zeros: [rows, 3, c, c]), useSegmentation ? Tensor(zeros: [rows, 3, c, c]) : nil)
     }
 }

@@ -16,6 +16,8 @@ public struct Evaluator {
     public var skipInvalid = false
     /// Images per forward pass.
     public var batchSize = 16
+    /// When set, the result also holds eq. 8's loss over the images these labels cover.
+    public var lossLabels: LossLabels?
 
     public init(modelFile: ModelFile) {
         self.modelFile = modelFile
@@ -26,6 +28,8 @@ public struct Evaluator {
         public var evaluation: GeoEvaluation
         /// Rows left out (only with `skipInvalid`), in row order.
         public var skipped: [ManifestError]
+        /// Eq. 8's loss, when `lossLabels` was set (nil also when no image had every label).
+        public var loss: ValidationLoss?
     }
 
     /// - Parameter progress: called with the number of images done.
@@ -44,6 +48,7 @@ public struct Evaluator {
         let useSegmentation = model.config.segmentationBranch
         let crops = tenCrop ? 10 : 1
         var images: [String] = [], truths: [GeoCoordinate] = [], predictions: [GeoCoordinate] = []
+        var lossSums = LossSums()
         var start = 0
         while start < checked.entries.count {
             let entries = Array(checked.entries[start..<min(start + batchSize, checked.entries.count)])
@@ -83,6 +88,7 @@ public struct Evaluator {
             let logits = try model.imageLogits(rgb: rgb, seg: seg, crops: crops)
             for (row, k) in ready.enumerated() {
                 guard let best = ranker.rank(logits[row], top: 1, hierarchical: hierarchical).first else { continue }
+                if let lossLabels, let labels = lossLabels.labels(of: entries[k]) { lossSums.add(logits[row], labels: labels) }
                 images.append(entries[k].imagePath)
                 truths.append(entries[k].coordinate)
                 predictions.append(GeoCoordinate(latitude: best.latitude, longitude: best.longitude))
@@ -91,7 +97,7 @@ public struct Evaluator {
         }
         guard !images.isEmpty else { throw EvaluationError.nothingToScore(file: manifest.file, skipped: skipped.count) }
         return Result(evaluation: GeoEvaluation(images: images, truths: truths, predictions: predictions, inclusive: inclusive),
-                      skipped: skipped)
+                      skipped: skipped, loss: lossLabels.flatMap { lossSums.mean(weights: $0.weights) })
     }
 
     /// The centre crop, or torchvision's TenCrop: the five crops (top-left, top-right,
@@ -118,6 +124,123 @@ public struct Evaluator {
             if let sourceMap { maps.append(sourceMap.centerCropped(width: c, height: c).renderedADE20K()) }
         }
         return (photos, map == nil ? nil : maps)
+    }
+}
+
+// MARK: - Validation loss
+
+/// Eq. 8 over validation images, beside the accuracy table (DESIGN.md: validation every epoch
+/// reports the loss and the five-scale table).
+public struct ValidationLoss: Sendable, Equatable {
+    /// Eq. 8's weighted sum of the heads' cross-entropies, averaged over `images`.
+    public var total: Double
+    /// Each head's cross-entropy (no label smoothing), averaged over `images`.
+    public var perHead: [HeadName: Double]
+    /// Images with every head's label (inside the partitions; a scene label when the model has
+    /// that head): the others are scored in the table but left out of the loss.
+    public var images: Int
+
+    /// `{"total": x, "coarse": x, ...}` in `HeadName` order.
+    public var json: String {
+        let heads = HeadName.allCases.compactMap { head in perHead[head].map { ", \"\(head.rawValue)\": \(jsonNumber($0))" } }
+        return "{\"total\": \(jsonNumber(total))" + heads.joined() + ", \"images\": \(images)}"
+    }
+}
+
+/// What labels a validation image for the loss: the training partitions (an image's class is
+/// the cell that contains it, as for training), the scene mapping, eq. 8's weights.
+public struct LossLabels: Sendable {
+    public var partitions: GeoPartitions
+    public var hierarchy: SceneHierarchy?
+    /// The model's scene head size; 0 for none.
+    public var sceneClasses: Int
+    /// Eq. 8's weight of each head.
+    public var weights: [HeadName: Double]
+
+    public init(partitions: GeoPartitions, hierarchy: SceneHierarchy?, sceneClasses: Int, config: TrainingConfig) {
+        self.partitions = partitions
+        self.hierarchy = hierarchy
+        self.sceneClasses = sceneClasses
+        let w = config.lossWeights
+        weights = [.coarse: w.coarse, .middle: w.middle, .fine: w.fine]
+        if sceneClasses > 0 { weights[.scene] = w.scene }
+    }
+
+    /// Every head's class of `entry`, or nil if it lacks one (outside a cell, no scene label).
+    func labels(of entry: ManifestEntry) -> [HeadName: Int]? {
+        guard let coarse = partitions.coarse.classLabel(latitude: entry.latitude, longitude: entry.longitude),
+              let middle = partitions.middle.classLabel(latitude: entry.latitude, longitude: entry.longitude),
+              let fine = partitions.fine.classLabel(latitude: entry.latitude, longitude: entry.longitude) else { return nil }
+        var labels: [HeadName: Int] = [.coarse: coarse, .middle: middle, .fine: fine]
+        if sceneClasses > 0 {
+            guard let category = entry.scene,
+                  let scene = LabelledManifest.sceneLabel(category: category, hierarchy: hierarchy, sceneClasses: sceneClasses) else { return nil }
+            labels[.scene] = scene
+        }
+        return labels
+    }
+}
+
+/// Running sums of each head's cross-entropy over images.
+private struct LossSums {
+    var perHead: [HeadName: Double] = [:]
+    var images = 0
+
+    /// Adds one image: -log softmax(logits)[label] per head, log-sum-exp in Double.
+    mutating func add(_ logits: [HeadName: [Float]], labels: [HeadName: Int]) {
+        for (head, label) in labels {
+            guard let row = logits[head] else { continue }
+            let top = Double(row.max() ?? 0)
+            let logSumExp = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
+            perHead[head, default: 0] += logSumExp - Double(row[label])
+        }
+        images += 1
+    }
+
+    func mean(weights: [HeadName: Double]) -> ValidationLoss? {
+        guard images > 0 else { return nil }
+        let means = perHead.mapValues { $0 / Double(images) }
+        let total = means.reduce(0.0) { $0 + (weights[$1.key] ?? 0) * $1.value }
+        return ValidationLoss(total: total, perHead: means, images: images)
+    }
+}
+
+// MARK: - Validation every epoch
+
+/// Validation after every epoch (DESIGN.md "Training": validation every epoch, best model kept):
+/// the model scored on a validation manifest as `eval` would (centre crop, fine cells), with
+/// eq. 8's loss, and the score that picks the best model.
+public struct EpochValidator {
+    public let manifest: Manifest
+    public let partitions: GeoPartitions
+    public let preprocessing: Preprocessing
+    public let lossLabels: LossLabels
+    /// Leave out (and count) images that are missing or do not decode, instead of failing.
+    public var skipInvalid: Bool
+
+    public init(manifest: Manifest, partitions: GeoPartitions, preprocessing: Preprocessing, hierarchy: SceneHierarchy?,
+                sceneClasses: Int, config: TrainingConfig, skipInvalid: Bool = true) {
+        self.manifest = manifest
+        self.partitions = partitions
+        self.preprocessing = preprocessing
+        lossLabels = LossLabels(partitions: partitions, hierarchy: hierarchy, sceneClasses: sceneClasses, config: config)
+        self.skipInvalid = skipInvalid
+    }
+
+    /// Scores `model` (inference mode; its training activations are rebuilt by the next step).
+    /// - Throws: what `Evaluator.evaluate` throws.
+    public func validate(_ model: TransLocatorModel) throws -> Evaluator.Result {
+        var evaluator = Evaluator(modelFile: ModelFile(model: model, partitions: partitions, preprocessing: preprocessing))
+        evaluator.skipInvalid = skipInvalid
+        evaluator.lossLabels = lossLabels
+        return try evaluator.evaluate(manifest)
+    }
+
+    /// The best-model criterion: the mean of the five accuracies (%, 1 to 2500 km), so that no
+    /// single scale decides and a gain at street level counts as much as one at continent level.
+    /// Higher is better.
+    public static func score(_ evaluation: GeoEvaluation) -> Double {
+        evaluation.table.percentWithin.reduce(0, +) / Double(evaluation.table.percentWithin.count)
     }
 }
 

@@ -34,9 +34,7 @@ public struct LabelledManifest: Sendable {
                 guard let category = entry.scene else {
                     throw LabelError.missingScene(file: manifest.file, line: entry.line, sceneClasses: sceneClasses)
                 }
-                let label = hierarchy.map { $0.label(ofCategory: category, classes: sceneClasses) }
-                    ?? (category < sceneClasses ? category : nil)
-                guard let label else {
+                guard let label = Self.sceneLabel(category: category, hierarchy: hierarchy, sceneClasses: sceneClasses) else {
                     throw LabelError.sceneOutsideHierarchy(file: manifest.file, line: entry.line, scene: category,
                                                            categories: hierarchy?.categoryCount ?? sceneClasses)
                 }
@@ -53,6 +51,12 @@ public struct LabelledManifest: Sendable {
     }
 
     public var count: Int { entryIndices.count }
+
+    /// The scene head's class of Places365 category `category`: through the hierarchy for 3 or
+    /// 16 groups, the index itself for a 365-way head; nil if it has none.
+    static func sceneLabel(category: Int, hierarchy: SceneHierarchy?, sceneClasses: Int) -> Int? {
+        hierarchy.map { $0.label(ofCategory: category, classes: sceneClasses) } ?? (category < sceneClasses ? category : nil)
+    }
 
     /// The labels of labelled images `indices`, per head, as the training step takes them.
     public func labels(of indices: [Int]) -> [HeadName: [Int]] {

@@ -88,7 +88,8 @@ public struct TrainingProgress: Sendable, Equatable {
     public var stepInEpoch: Int
     /// Images skipped so far in this epoch (missing or undecodable), reported at its end.
     public var skippedInEpoch: Int
-    /// The best validation score so far (fine-cell accuracy at 2500 km, %), for "best model kept".
+    /// The best validation score so far, for "best model kept": `EpochValidator.score`, the mean
+    /// of the five accuracies (%, 1 / 25 / 200 / 750 / 2500 km).
     public var bestValidationScore: Double?
 
     public init(seed: UInt64, step: Int = 0, epoch: Int = 0, stepInEpoch: Int = 0, skippedInEpoch: Int = 0,

@@ -34,17 +34,18 @@ public struct StepResult: Sendable {
 /// The training step (DESIGN.md "Training"): eq. 8's weighted cross-entropies over the heads,
 /// gradients accumulated over micro-batches (each weighted by its share of the step, so the
 /// step sees its batch's mean loss: `AccumulationPlan`), one optimizer update at the schedule's
-/// rate, and checkpoints holding weights, optimizer state and progress.
-///
-/// TODO: the epoch loop over a manifest (data pipeline with augmentation and prefetch,
-/// validation every epoch, best model kept, metrics log, progress line) is not here yet; it
-/// needs ImageCodec's resize / crop / affine / ColorJitter, which are not on main yet.
+/// rate, and checkpoints holding weights, optimizer state and progress. The epoch loop around
+/// it is `TrainingLoop`; validation and the best model, `EpochValidator` and `keepIfBest`.
 public final class Trainer {
     public let model: TransLocatorModel
     public let config: TrainingConfig
     public let optimizer: ParameterOptimizer
     public let schedule: LearningRateSchedule
     public private(set) var progress: TrainingProgress
+    /// Per head: the softmax and the logit gradient of the last micro-batch, reused while the
+    /// shape stays (a step allocates nothing of its own after the first).
+    /// Keyed by head, then micro-batch size (a step's micro-batches may differ in size).
+    private var lossBuffers: [HeadName: [Int: (probabilities: Tensor, gradient: Tensor)]] = [:]
 
     public init(model: TransLocatorModel, config: TrainingConfig, schedule: LearningRateSchedule,
                 progress: TrainingProgress) {
@@ -72,11 +73,16 @@ public final class Trainer {
             let outputs = try model.forward(rgb: batch.rgb, seg: batch.seg, training: true)
             var gradients: [HeadName: Tensor] = [:]
             for (head, logits) in outputs.logits {
-                guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }
+                guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }  // invariant: LabelledManifest gives every head of the model its labels
                 let weight = headWeight[head] ?? 0
-                let (headLoss, gradient) = crossEntropy(logits: logits, labels: labels, labelSmoothing: Float(config.labelSmoothing),
-                                                        scale: Float(weight * share))
-                gradients[head] = gradient
+                let (b, k) = (logits.shape[0], logits.shape[1])
+                let buffers = lossBuffers(head: head, batch: b, classes: k)
+                let target = CrossEntropyTarget.labels(labels, smoothing: Float(config.labelSmoothing))
+                let headLoss = crossEntropyForward(logits.data, target: target, probabilities: buffers.probabilities.data, batch: b, classes: k)
+                buffers.gradient.fill(0)
+                crossEntropyBackward(probabilities: buffers.probabilities.data, target: target, buffers.gradient.data, batch: b, classes: k,
+                                     scale: Float(weight * share))
+                gradients[head] = buffers.gradient
                 headLosses[head, default: 0] += share * Double(headLoss)
                 loss += share * weight * Double(headLoss)
             }
@@ -90,6 +96,14 @@ public final class Trainer {
         return StepResult(loss: loss, headLosses: headLosses, learningRate: learningRate, images: images)
     }
 
+    /// The loss buffers of `head` for a [batch, classes] micro-batch.
+    private func lossBuffers(head: HeadName, batch: Int, classes: Int) -> (probabilities: Tensor, gradient: Tensor) {
+        if let buffers = lossBuffers[head]?[batch], buffers.gradient.shape == [batch, classes] { return buffers }
+        let buffers = (Tensor(zeros: [batch, classes]), Tensor(zeros: [batch, classes]))
+        lossBuffers[head, default: [:]][batch] = buffers
+        return buffers
+    }
+
     /// Records where the data order stands (the epoch loop calls it at step boundaries).
     public func setPosition(epoch: Int, stepInEpoch: Int, skippedInEpoch: Int) {
         progress.epoch = epoch
@@ -98,6 +112,23 @@ public final class Trainer {
     }
 
     public func setBestValidationScore(_ score: Double) { progress.bestValidationScore = score }
+
+    /// Keeps the model as the best so far when `score` (`EpochValidator.score`, higher is
+    /// better) beats the best recorded: writes it to `url` atomically (temporary file, then
+    /// rename: never a half-written best model) and records the score for the checkpoint.
+    /// - Returns: whether the model was kept.
+    /// - Throws: `CheckpointError.cannotWrite`, or the model file's write error.
+    @discardableResult
+    public func keepIfBest(score: Double, at url: URL, partitions: GeoPartitions, preprocessing: Preprocessing?) throws -> Bool {
+        guard score > (progress.bestValidationScore ?? -.infinity) else { return false }
+        let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing).write(to: staging)
+        guard rename(staging.path, url.path) == 0 else {
+            throw CheckpointError.cannotWrite(file: url.path, reason: String(cString: strerror(errno)))
+        }
+        progress.bestValidationScore = score
+        return true
+    }
 
     // MARK: Checkpoints
 

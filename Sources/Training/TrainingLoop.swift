@@ -3,6 +3,9 @@ import TransLocator
 
 /// Where training batches come from: the data pipeline (decode, augment, tensors) for a manifest,
 /// or an in-memory source in tests.
+///
+/// With prefetch (`TrainingLoop.prefetch`), `batch` runs on a background thread while the model
+/// trains, one call at a time, and `recycle` on the loop's thread.
 public protocol BatchSource {
     /// How many labelled images an epoch visits.
     var exampleCount: Int { get }
@@ -10,12 +13,21 @@ public protocol BatchSource {
     /// must be a function of (seed, epoch, index) only, so a resumed run sees the same inputs.
     /// - Returns: the batch of the images that loaded (nil if none did), and the indices of
     ///   those that did not (a missing file, an undecodable image), to count and report.
+    /// - Throws: to stop training (`train --strict`); the loop rethrows it.
     func batch(indices: [Int], epoch: Int) throws -> (batch: TrainingBatch?, skipped: [Int])
+    /// Hands back a batch the loop is done with, so its tensors can hold a later batch.
+    func recycle(_ batch: TrainingBatch)
+}
+
+extension BatchSource {
+    public func recycle(_ batch: TrainingBatch) {}
 }
 
 /// The epoch loop: visits every epoch's images in `epochOrder`, one optimizer step per
 /// `AccumulationPlan` step, checkpoints every `checkpointEverySteps` steps and at each epoch's
-/// end, and continues a resumed trainer from the step after its checkpoint.
+/// end, and continues a resumed trainer from the step after its checkpoint. With `prefetch`,
+/// the next step's micro-batches load on a background thread while this one trains
+/// (`BatchPrefetcher`); the thread ends before `run` returns or throws.
 ///
 /// Exact resume: the order, the micro-batches and their augmentation are functions of (seed,
 /// epoch, position), and a checkpoint is taken only at step boundaries, so stopping after k
@@ -31,6 +43,8 @@ public struct TrainingLoop {
     public var checkpointURL: URL
     public var partitions: GeoPartitions
     public var preprocessing: Preprocessing?
+    /// Load the next step's micro-batches while this one trains (same results either way).
+    public var prefetch = true
 
     public init(plan: AccumulationPlan, epochs: Int, checkpointURL: URL, partitions: GeoPartitions,
                 preprocessing: Preprocessing? = nil, maxSteps: Int? = nil, checkpointEverySteps: Int? = nil) {
@@ -65,8 +79,11 @@ public struct TrainingLoop {
         var epoch = trainer.progress.epoch
         var stepInEpoch = trainer.progress.stepInEpoch
         var skipped = trainer.progress.skippedInEpoch
+        var requests = BatchRequestSequence(plan: plan, epochs: epochs, seed: seed, epoch: epoch, stepInEpoch: stepInEpoch)
+        let prefetcher = prefetch && epoch < epochs
+            ? BatchPrefetcher(source: source, requests: requests, depth: plan.microBatches(ofStep: 0).count) : nil
+        defer { prefetcher?.stop() }
         while epoch < epochs {
-            let order = epochOrder(count: plan.imageCount, seed: seed, epoch: epoch)
             var lossSum = 0.0, steps = 0
             while stepInEpoch < plan.stepsPerEpoch {
                 if let maxSteps, trainer.progress.step >= maxSteps {
@@ -75,8 +92,9 @@ public struct TrainingLoop {
                     return false
                 }
                 var loaded: [TrainingBatch] = []
-                for micro in plan.microBatches(ofStep: stepInEpoch) {
-                    let (batch, missing) = try source.batch(indices: micro.positions.map { order[$0] }, epoch: epoch)
+                for _ in plan.microBatches(ofStep: stepInEpoch) {
+                    guard let request = requests.next() else { preconditionFailure("no request for step \(stepInEpoch) of epoch \(epoch)") }  // invariant: the sequence walks the same plan
+                    let (batch, missing) = try prefetcher?.next(expected: request) ?? source.batch(indices: request.indices, epoch: request.epoch)
                     skipped += missing.count
                     if let batch { loaded.append(batch) }
                 }
@@ -84,6 +102,7 @@ public struct TrainingLoop {
                 let total = loaded.reduce(0) { $0 + $1.count }
                 if total > 0 {
                     let result = try trainer.step(loaded.map { ($0, Double($0.count) / Double(total)) })
+                    for batch in loaded { source.recycle(batch) }
                     lossSum += result.loss
                     steps += 1
                     try onStep(result)

@@ -68,7 +68,80 @@ final class DataPipelineTests: XCTestCase {
         XCTAssertEqual(partial?.rgb.shape, [2, 3, 16, 16])
         XCTAssertEqual(partial?.labels[.scene], [0, 5].map { Int(labelled.scene[$0]) })
         XCTAssertEqual(Array(partial!.rgb.scalars[768...]), Array(batch!.rgb.scalars[1536...]), "rows compacted in order")
-        XCTAssertEqual(source.problems.count, 1)
+        XCTAssertEqual(source.problems(inEpoch: 0).count, 1)
+        XCTAssertEqual(source.problems(inEpoch: 1).count, 0)
+    }
+
+    /// A labelled data set of 10 training images on disk (16-way scene labels) and a model for it.
+    static func labelledDataSet(at root: URL) throws -> (labelled: LabelledManifest, partitions: GeoPartitions, model: TransLocatorModel) {
+        let (manifest, partitions) = try dataSet(count: 12, at: root)
+        let hierarchy = try SceneHierarchy(contentsOf: root.appendingPathComponent("scene_hierarchy.csv"))
+        let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy, sceneClasses: 16)
+        let config = ModelConfig(imageSize: 16, patchSize: 8, embedDimension: 16, depth: 1, headCount: 2, sceneClasses: 16)
+        return (labelled, partitions, try TransLocatorModel(config: config, headSizes: partitions.headSizes, seed: 1))
+    }
+
+    func testBadImagesAreSkippedAndReportedOrStopAStrictRunNamingFileAndLine() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("strict-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (labelled, partitions, model) = try Self.labelledDataSet(at: root)
+        let manifest = labelled.manifest
+        let missing = manifest.entries[labelled.entryIndices[3]], corrupt = manifest.entries[labelled.entryIndices[5]]
+        try FileManager.default.removeItem(at: manifest.imageURL(of: missing))
+        try Data("not an image".utf8).write(to: manifest.imageURL(of: corrupt))
+        let preprocessor = Preprocessor(resizeShortSide: 18, cropSize: 16, augmentation: TrainingConfig.Augmentation(), seed: 1)
+        let missingError = ManifestError.missingFile(file: manifest.file, line: missing.line, column: "image", path: missing.imagePath)
+
+        let lenient = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true)
+        let (batch, skipped) = try lenient.batch(indices: [0, 3, 5, 6], epoch: 0)
+        XCTAssertEqual(skipped, [3, 5])
+        XCTAssertEqual(batch?.count, 2)
+        let problems = lenient.problems(inEpoch: 0)
+        XCTAssertEqual(problems.first, missingError)
+        XCTAssertEqual(problems.count, 2)
+        XCTAssertTrue("\(problems[1])".hasPrefix("\(manifest.file):\(corrupt.line): image '\(corrupt.imagePath)' cannot be read"), "\(problems[1])")
+
+        let strict = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true, strict: true)
+        XCTAssertThrowsError(try strict.batch(indices: [0, 3, 5], epoch: 0)) { XCTAssertEqual($0 as? ManifestError, missingError) }
+        XCTAssertThrowsError(try strict.batch(indices: [5, 0], epoch: 0)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("\(manifest.file):\(corrupt.line): image"), "\(error)")
+        }
+
+        // Through the loop (with prefetch): counted for the epoch's report, or the run stops.
+        var config = TrainingConfig()
+        config.epochs = 1
+        let plan = AccumulationPlan(imageCount: labelled.count, batchSize: 4, microBatchSize: 2)
+        let schedule = LearningRateSchedule(baseLearningRate: 1e-3, warmupSteps: 0, totalSteps: plan.stepsPerEpoch, finalScale: 1)
+        let loop = TrainingLoop(plan: plan, epochs: 1, checkpointURL: root.appendingPathComponent("c.safetensors"), partitions: partitions)
+        var summaries: [TrainingLoop.EpochSummary] = []
+        let trainer = Trainer(model: model, config: config, schedule: schedule, progress: TrainingProgress(seed: 3))
+        let source = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true)
+        XCTAssertTrue(try loop.run(trainer, source: source, onEpoch: { summaries.append($0) }))
+        XCTAssertEqual(summaries.map(\.skipped), [2])
+        XCTAssertEqual(source.problems(inEpoch: 0).count, 2)
+        XCTAssertLessThanOrEqual(source.buffersMade, 8, "recycled: two steps of two micro-batches, a short last one, compacted ones")
+        let strictTrainer = Trainer(model: model, config: config, schedule: schedule, progress: TrainingProgress(seed: 3))
+        XCTAssertThrowsError(try loop.run(strictTrainer, source: strict)) { XCTAssertTrue($0 is ManifestError, "\($0)") }
+    }
+
+    func testRecycledBatchBuffersAreReusedAndRefilled() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("recycle-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (labelled, _, _) = try Self.labelledDataSet(at: root)
+        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(resizeShortSide: 18, cropSize: 16,
+                                         augmentation: TrainingConfig.Augmentation(), seed: 1), useSegmentation: true)
+        let first = try XCTUnwrap(source.batch(indices: [0, 1], epoch: 0).batch)
+        let firstPixels = first.rgb.scalars
+        let other = try XCTUnwrap(source.batch(indices: [2, 3], epoch: 0).batch)
+        let otherPixels = other.rgb.scalars
+        XCTAssertEqual(source.buffersMade, 2)
+        source.recycle(first)
+        source.recycle(other)
+        let again = try XCTUnwrap(source.batch(indices: [0, 1], epoch: 0).batch)
+        XCTAssertEqual(source.buffersMade, 2, "an idle buffer was reused")
+        XCTAssertTrue(again.rgb.storage === other.rgb.storage, "the last recycled buffer, refilled")
+        XCTAssertEqual(again.rgb.scalars, firstPixels)
+        XCTAssertNotEqual(otherPixels, firstPixels, "a different batch")
     }
 
     func testEvaluatorScoresAModelFileAndNamesMissingImages() throws {
