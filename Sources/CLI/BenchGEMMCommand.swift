@@ -50,33 +50,41 @@ struct BenchGEMMCommand: Command {
         let json = arguments.flag("json")
         let cpuTime = arguments.flag("cpu-time")
         var peaks: [Int: Double] = [:]
-        if arguments.flag("peak") {
+        // Measured before the GEMMs and again after them, keeping the higher: a cold process
+        // started at a lower clock and read ~80 per core where the GEMMs later ran at 86.
+        func measurePeaks() {
             for threads in threadCounts {
-                peaks[threads] = GEMMBenchmark.fmaPeakGFLOPS(threads: threads)
-                printError(String(format: "FMA peak, %d thread(s): %.1f GFLOP/s", threads, peaks[threads]!))
+                peaks[threads] = max(peaks[threads] ?? 0, GEMMBenchmark.fmaPeakGFLOPS(threads: threads))
             }
         }
-        var rows: [String] = []
-        if !json { print("    m     k     n  transA transB threads   GFLOP/s" + (peaks.isEmpty ? "" : "  %peak")) }
+        if arguments.flag("peak") { measurePeaks() }
+        var measured: [(shape: GEMMShape, threads: Int, gflops: Double)] = []
         for shape in shapes {
             for threads in threadCounts {
-                let gflops = GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats, cpuTime: cpuTime)
-                if json {
-                    rows.append("{\"m\": \(shape.m), \"k\": \(shape.k), \"n\": \(shape.n), \"transposeA\": \(shape.transposeA), "
-                                + "\"transposeB\": \(shape.transposeB), \"threads\": \(threads), \"gflops\": \(String(format: "%.2f", gflops))}")
-                } else {
-                    var line = String(format: "%5d %5d %5d  %6@ %6@ %7d %9.1f", shape.m, shape.k, shape.n,
-                                      "\(shape.transposeA)", "\(shape.transposeB)", threads, gflops)
-                    if let peak = peaks[threads] { line += String(format: "  %5.1f", 100 * gflops / peak) }
-                    print(line)
-                }
+                measured.append((shape, threads, GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats, cpuTime: cpuTime)))
             }
         }
-        if json { print("[\n  " + rows.joined(separator: ",\n  ") + "\n]") }
-        if json, !peaks.isEmpty {
+        if arguments.flag("peak") { measurePeaks() }
+        if json {
+            let rows = measured.map { row in
+                "{\"m\": \(row.shape.m), \"k\": \(row.shape.k), \"n\": \(row.shape.n), \"transposeA\": \(row.shape.transposeA), "
+                    + "\"transposeB\": \(row.shape.transposeB), \"threads\": \(row.threads), \"gflops\": \(String(format: "%.2f", row.gflops))}"
+            }
+            print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
             for (threads, peak) in peaks.sorted(by: { $0.key < $1.key }) {
                 printError(String(format: "peak %d thread(s): %.1f GFLOP/s", threads, peak))
             }
+            return
+        }
+        for (threads, peak) in peaks.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "FMA peak, %d thread(s): %.1f GFLOP/s", threads, peak))
+        }
+        print("    m     k     n  transA transB threads   GFLOP/s" + (peaks.isEmpty ? "" : "  %peak"))
+        for row in measured {
+            var line = String(format: "%5d %5d %5d  %6@ %6@ %7d %9.1f", row.shape.m, row.shape.k, row.shape.n,
+                              "\(row.shape.transposeA)", "\(row.shape.transposeB)", row.threads, row.gflops)
+            if let peak = peaks[row.threads] { line += String(format: "  %5.1f", 100 * row.gflops / peak) }
+            print(line)
         }
     }
 }
