@@ -7,7 +7,8 @@ final class ProgressLine {
     private let label: String
     private let total: Int?
     private let unit: String
-    private let isTerminal = isatty(STDERR_FILENO) == 1
+    private let isTerminal: Bool
+    private let write: (String) -> Void
     private let logIntervalSeconds: Double
     /// Units already done when this line started (a resumed run): not counted in the rate.
     private let initial: Int
@@ -20,8 +21,13 @@ final class ProgressLine {
     ///   - total: how many units in all, for the ETA; nil if unknown.
     ///   - unit: what is counted, plural (`images`, `steps`).
     ///   - initial: units done before this run (a resumed training), left out of rate and ETA.
-    init(_ label: String, total: Int?, unit: String, initial: Int = 0, logIntervalSeconds: Double = 5) {
+    ///   - isTerminal, write: where the text goes (tests capture it); stderr by default.
+    init(_ label: String, total: Int?, unit: String, initial: Int = 0, logIntervalSeconds: Double = 5,
+         isTerminal: Bool = isatty(STDERR_FILENO) == 1,
+         write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.label = label
+        self.isTerminal = isTerminal
+        self.write = write
         self.initial = initial
         self.total = total
         self.unit = unit
@@ -62,9 +68,9 @@ final class ProgressLine {
         if isTerminal {
             let padding = String(repeating: " ", count: max(0, lastWidth - text.count))
             lastWidth = text.count
-            FileHandle.standardError.write(Data(("\r" + text + padding + (final ? "\n" : "")).utf8))
+            write("\r" + text + padding + (final ? "\n" : ""))
         } else {
-            FileHandle.standardError.write(Data((text + "\n").utf8))
+            write(text + "\n")
         }
     }
 
