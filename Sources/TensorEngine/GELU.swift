@@ -2,7 +2,8 @@ import Foundation
 
 // MARK: - GELU, exact erf form (torch.nn.GELU() default, timm's Mlp act_layer)
 
-/// y = x·Φ(x) = ½x(1 + erf(x/√2)).  x, y: `count` elements, any shape. Saves nothing: backward
+/// y = x·Φ(x) = ½x(1 + erf(x/√2)).  x, y: `count` elements, any shape (y may alias x: inference
+/// runs it in place). Saves nothing: backward
 /// reads the forward's input.
 public func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)

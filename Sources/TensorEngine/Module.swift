@@ -111,7 +111,7 @@ extension Module {
 /// `buffer` if it already has `shape`, else a new zero tensor stored back into `buffer`: how a
 /// module sizes its activations once per shape.
 @inline(__always)
-func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
+public func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
     if let existing = buffer, existing.shape == shape { return existing }
     let fresh = Tensor(zeros: shape)
     buffer = fresh
@@ -230,6 +230,16 @@ public final class LayerNorm: Module {
                          rows: rows, columns: channels, eps: eps)
         input = x
         return y
+    }
+
+    /// y = LayerNorm(x), saving nothing (inference); mean and rstd [rows] are the caller's
+    /// scratch. x, y: [..., C] (y may alias x).
+    public func apply(_ x: Tensor, into y: Tensor, mean: Tensor, rstd: Tensor) {
+        let rows = x.count / channels
+        precondition(x.shape.last == channels && y.count == x.count && mean.count >= rows && rstd.count >= rows,  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+                     "\(weight.name): input \(x.shape), output \(y.shape), statistics \(mean.shape), expected [..., \(channels)]")
+        layerNormForward(x.data, weight.value.data, bias.value.data, y.data, mean: mean.data, rstd: rstd.data,
+                         rows: rows, columns: channels, eps: eps)
     }
 
     public func backward(_ dy: Tensor, into dx: Tensor?) {

@@ -1,19 +1,36 @@
 // MARK: - The pieces of a timm VisionTransformer, as modules (see Module.swift for the contract)
 
+/// Temporaries of transformer blocks that do not outlive one call: a backward's gradient
+/// buffers, and every activation of an inference forward (`TransformerBlock.inferInPlace`).
+/// Blocks that run one at a time (the blocks of a ViT, or two ViTs run block by block) may
+/// share one workspace, so that a deep model holds one block's worth of them; each buffer is
+/// sized on first use at a shape and reused after.
+public final class BlockWorkspace {
+    // Backward: the block's and its attention's and MLP's gradient buffers.
+    var dMiddle: Tensor?, dNormalized: Tensor?, dAttended: Tensor?, dQKV: Tensor?, dActivated: Tensor?, dHidden: Tensor?
+    // Inference: a norm's output, its statistics, the fused qkv, P, attention output, MLP hidden.
+    var normalized: Tensor?, mean: Tensor?, rstd: Tensor?, qkv: Tensor?, probabilities: Tensor?, attended: Tensor?
+    var hidden: Tensor?
+
+    public init() {}
+}
+
 /// timm `Attention`: qkv projection, multi-head scaled dot-product attention, output projection.
 /// Parameters `NAME.qkv.weight` [3C, C], `NAME.qkv.bias` [3C], `NAME.proj.weight` [C, C],
 /// `NAME.proj.bias` [C]. Input and output [B, N, C].
 public final class MultiHeadAttention: Module {
     public let qkv: Linear, proj: Linear
     public let channels: Int, heads: Int
+    /// Gradient buffers and inference temporaries (shareable between blocks).
+    let workspace: BlockWorkspace
     private var attended: Tensor?, probabilities: Tensor?
-    private var dAttended: Tensor?, dQKV: Tensor?
     private var shape: (b: Int, n: Int) = (0, 0)
 
-    public init(channels: Int, heads: Int, name: String) {
+    public init(channels: Int, heads: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
         precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
         self.channels = channels
         self.heads = heads
+        self.workspace = workspace
         qkv = Linear(inFeatures: channels, outFeatures: 3 * channels, name: qualified(name, "qkv"))
         proj = Linear(inFeatures: channels, outFeatures: channels, name: qualified(name, "proj"))
     }
@@ -33,12 +50,27 @@ public final class MultiHeadAttention: Module {
         return proj.forward(out)
     }
 
+    /// y += attention(x) (`accumulating`: the residual add folded into proj's GEMM) or
+    /// y = attention(x), saving nothing (inference). x, y: [B, N, C], distinct. Temporaries
+    /// from the workspace.
+    public func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
+        precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape, "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        let b = x.shape[0], n = x.shape[1]
+        let fused = reuse(&workspace.qkv, [b, n, 3 * channels])
+        qkv.apply(x, into: fused)
+        let out = reuse(&workspace.attended, [b, n, channels])
+        let p = reuse(&workspace.probabilities, [b, heads, n, n])
+        attentionForward(fused.data, out.data, probabilities: p.data, batch: b, tokens: n, heads: heads,
+                         headSize: channels / heads)
+        proj.apply(out, into: y, accumulating: accumulating)
+    }
+
     public func backward(_ dy: Tensor, into dx: Tensor?) {
         let (b, n) = shape
-        let dOut = reuse(&dAttended, [b, n, channels])
+        let dOut = reuse(&workspace.dAttended, [b, n, channels])
         dOut.fill(0)
         proj.backward(dy, into: dOut)
-        let dFused = reuse(&dQKV, [b, n, 3 * channels])
+        let dFused = reuse(&workspace.dQKV, [b, n, 3 * channels])
         dFused.fill(0)
         attentionBackward(qkv.output!.data, probabilities: probabilities!.data, dOut.data, dFused.data,
                           batch: b, tokens: n, heads: heads, headSize: channels / heads)
@@ -50,9 +82,11 @@ public final class MultiHeadAttention: Module {
 public final class MLP: Module {
     public let fc1: Linear, fc2: Linear
     public let activation = GELU()
-    private var dActivated: Tensor?, dHidden: Tensor?
+    /// Gradient buffers and inference temporaries (shareable between blocks).
+    let workspace: BlockWorkspace
 
-    public init(channels: Int, hidden: Int, name: String) {
+    public init(channels: Int, hidden: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
+        self.workspace = workspace
         fc1 = Linear(inFeatures: channels, outFeatures: hidden, name: qualified(name, "fc1"))
         fc2 = Linear(inFeatures: hidden, outFeatures: channels, name: qualified(name, "fc2"))
     }
@@ -63,9 +97,18 @@ public final class MLP: Module {
         fc2.forward(activation.forward(fc1.forward(x)))
     }
 
+    /// y += mlp(x) (`accumulating`: the residual add folded into fc2's GEMM) or y = mlp(x),
+    /// saving nothing (inference; GELU in place on the hidden buffer). x, y: [..., C], distinct.
+    public func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
+        let hidden = reuse(&workspace.hidden, Array(x.shape.dropLast()) + [fc1.outFeatures])
+        fc1.apply(x, into: hidden)
+        geluForward(hidden.data, hidden.data, count: hidden.count)
+        fc2.apply(hidden, into: y, accumulating: accumulating)
+    }
+
     public func backward(_ dy: Tensor, into dx: Tensor?) {
         let hiddenShape = Array(dy.shape.dropLast()) + [fc1.outFeatures]
-        let dA = reuse(&dActivated, hiddenShape), dH = reuse(&dHidden, hiddenShape)
+        let dA = reuse(&workspace.dActivated, hiddenShape), dH = reuse(&workspace.dHidden, hiddenShape)
         dA.fill(0)
         fc2.backward(dy, into: dA)
         dH.fill(0)
@@ -79,15 +122,21 @@ public final class MLP: Module {
 /// `NAME.norm2`, `NAME.mlp`.
 public final class TransformerBlock: Module {
     public let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, mlp: MLP
+    /// Gradient buffers and inference temporaries; blocks run one at a time may share one.
+    public let workspace: BlockWorkspace
     private var afterAttention: Tensor?, output: Tensor?
-    private var dMiddle: Tensor?, dNormalized: Tensor?
 
-    public init(channels: Int, heads: Int, mlpRatio: Double = 4, eps: Float = 1e-6, name: String) {
+    public init(channels: Int, heads: Int, mlpRatio: Double = 4, eps: Float = 1e-6, name: String,
+                workspace: BlockWorkspace = BlockWorkspace()) {
+        self.workspace = workspace
         norm1 = LayerNorm(channels: channels, eps: eps, name: qualified(name, "norm1"))
-        attention = MultiHeadAttention(channels: channels, heads: heads, name: qualified(name, "attn"))
+        attention = MultiHeadAttention(channels: channels, heads: heads, name: qualified(name, "attn"), workspace: workspace)
         norm2 = LayerNorm(channels: channels, eps: eps, name: qualified(name, "norm2"))
-        mlp = MLP(channels: channels, hidden: Int(Double(channels) * mlpRatio), name: qualified(name, "mlp"))
+        mlp = MLP(channels: channels, hidden: Int(Double(channels) * mlpRatio), name: qualified(name, "mlp"), workspace: workspace)
     }
+
+    /// The block's `Linear` layers (qkv, proj, fc1, fc2), e.g. to pack their weights.
+    public var linears: [Linear] { [attention.qkv, attention.proj, mlp.fc1, mlp.fc2] }
 
     public var parameters: [Parameter] { norm1.parameters + attention.parameters + norm2.parameters + mlp.parameters }
 
@@ -100,8 +149,22 @@ public final class TransformerBlock: Module {
         return y
     }
 
+    /// x ← block(x) in place, saving nothing (inference): x += attn(norm1(x)); x += mlp(norm2(x)),
+    /// each residual add folded into its projection's GEMM. Temporaries from the workspace, so
+    /// blocks sharing one hold a single block's activations.
+    public func inferInPlace(_ x: Tensor) {
+        precondition(x.rank == 3, "\(norm1.weight.name): input \(x.shape), expected [B, N, C]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        let rows = x.shape[0] * x.shape[1]
+        let h = reuse(&workspace.normalized, x.shape)
+        let mean = reuse(&workspace.mean, [rows]), rstd = reuse(&workspace.rstd, [rows])
+        norm1.apply(x, into: h, mean: mean, rstd: rstd)
+        attention.infer(h, into: x, accumulating: true)
+        norm2.apply(x, into: h, mean: mean, rstd: rstd)
+        mlp.infer(h, into: x, accumulating: true)
+    }
+
     public func backward(_ dy: Tensor, into dx: Tensor?) {
-        let dMid = reuse(&dMiddle, dy.shape), dNorm = reuse(&dNormalized, dy.shape)
+        let dMid = reuse(&workspace.dMiddle, dy.shape), dNorm = reuse(&workspace.dNormalized, dy.shape)
         dMid.assign(dy)                                       // residual path of the second add
         dNorm.fill(0)
         mlp.backward(dy, into: dNorm)

@@ -23,7 +23,8 @@ public struct LossWeights: Codable, Equatable, Sendable {
 }
 
 /// Mean cross-entropy over the batch (torch `F.cross_entropy`, optional label smoothing ε:
-/// targets (1 − ε)·onehot + ε/K) and its gradient with respect to the logits.
+/// targets (1 − ε)·onehot + ε/K) and its gradient with respect to the logits: the engine's
+/// `crossEntropyForward`/`crossEntropyBackward`.
 /// - Parameters:
 ///   - logits: [B, K].
 ///   - labels: B class indices in 0..<K.
@@ -32,31 +33,11 @@ public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 
     precondition(logits.rank == 2 && logits.shape[0] == labels.count,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
                  "crossEntropy: logits \(logits.shape) for \(labels.count) labels")
     let b = logits.shape[0], k = logits.shape[1]
-    let gradient = Tensor(zeros: [b, k])
-    var total: Double = 0
-    for item in 0..<b {
-        let label = labels[item]
-        precondition(label >= 0 && label < k, "crossEntropy: label \(label) of item \(item) outside 0..<\(k)")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
-        let row = logits.data + item * k, g = gradient.data + item * k
-        var top = -Float.infinity
-        for j in 0..<k { top = max(top, row[j]) }
-        var sum: Double = 0
-        for j in 0..<k { sum += Double(exp(row[j] - top)) }
-        let logSum = Double(top) + log(sum)
-        var itemLoss = (1 - Double(labelSmoothing)) * (logSum - Double(row[label]))
-        if labelSmoothing > 0 {
-            var meanNegativeLog: Double = 0
-            for j in 0..<k { meanNegativeLog += logSum - Double(row[j]) }
-            itemLoss += Double(labelSmoothing) * meanNegativeLog / Double(k)
-        }
-        total += itemLoss
-        for j in 0..<k {
-            let probability = Float(exp(Double(row[j]) - logSum))
-            let target = (j == label ? 1 - labelSmoothing : 0) + labelSmoothing / Float(k)
-            g[j] = (probability - target) * scale / Float(b)
-        }
-    }
-    return (Float(total / Double(b)), gradient)
+    let target = CrossEntropyTarget.labels(labels, smoothing: labelSmoothing)
+    let probabilities = Tensor(zeros: [b, k]), gradient = Tensor(zeros: [b, k])
+    let loss = crossEntropyForward(logits.data, target: target, probabilities: probabilities.data, batch: b, classes: k)
+    crossEntropyBackward(probabilities: probabilities.data, target: target, gradient.data, batch: b, classes: k, scale: scale)
+    return (loss, gradient)
 }
 
 extension TransLocatorModel {

@@ -20,7 +20,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var mlpRatio: Double
     /// A second ViT branch over the ADE20K-rendered segmentation map (paper section 3.2).
     public var segmentationBranch: Bool
-    /// MFF after every block (eq. 4); needs the segmentation branch.
+    /// MFF after every block (eq. 4): cls ← g(f(cls_rgb) + f(cls_seg)) written back as both
+    /// branches' CLS token, f and g C → C linears; needs the segmentation branch.
+    ///
+    /// Initialization (the paper gives none; the twin does the same): f = I, g = I/2, zero
+    /// biases, so fusion starts as the mean of the two CLS tokens. Both branches start from the
+    /// same pretrained ViT and the fused token replaces each CLS after every block: a random f, g
+    /// (timm's trunc_normal(0.02) would make it nearly 0) would erase the pretrained CLS before
+    /// training begins, while the mean keeps it (for identical branches fusion is exactly a
+    /// no-op) and leaves training to learn how far to depart from it.
     public var multimodalFeatureFusion: Bool
     /// Attentive fusion of the final CLS tokens (eqs. 5-7); needs the segmentation branch.
     public var modalityAttention: Bool

@@ -46,7 +46,7 @@ extension VisionTransformer {
             let key = sourcePrefix + String(parameter.name.dropFirst(prefix.count))
             guard let entry = file.entries[key] else { missing.append(key); continue }
             var fits = entry.shape == parameter.value.shape
-            if !fits && parameter === positionEmbedding, entry.shape.count == 3, entry.shape[0] == 1,
+            if !fits && parameter === tokens.positionEmbedding, entry.shape.count == 3, entry.shape[0] == 1,
                entry.shape[2] == parameter.value.shape[2] {
                 let tokens = entry.shape[1] - 1, side = Int(Double(tokens).squareRoot().rounded())
                 fits = tokens > 0 && side * side == tokens                  // resampled below
@@ -69,17 +69,6 @@ extension VisionTransformer {
             }
             parameter.value.assign(value)
         }
-    }
-
-    /// timm's `forward_head(forward_features(x), pre_logits=True)` for `global_pool='token'`:
-    /// the CLS token after the final norm. images [B, 3, S, S] -> [B, C]. Inference mode.
-    func preLogits(_ images: Tensor) -> Tensor {
-        let batch = images.shape[0]
-        let state = ViTActivations(config: config, batch: batch, training: false)
-        embed(images.data, into: state)
-        for (k, block) in blocks.enumerated() { block.forward(state.x.data, batch: batch, cache: state.cache(forBlock: k)) }
-        finalCLS(state)
-        return state.cls.copy()
     }
 }
 

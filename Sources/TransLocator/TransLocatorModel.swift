@@ -11,6 +11,8 @@ public enum HeadName: String, CaseIterable, Sendable, Codable {
 ///
 /// Parameters carry the PyTorch twin's names (scripts/model/twin.py): `rgb.*` and `seg.*` timm
 /// ViT branches, `fusion.{k}.f/g`, `modality_attention.0/.2`, `heads.{coarse,middle,fine,scene}.{0,2,..}`.
+/// Built from the engine's modules (`TransformerBlock`, `LinearStack`, ...); the two branches'
+/// blocks share one `BlockWorkspace` (they run one block at a time).
 ///
 /// Training use: `forward(rgb:seg:training: true)`, then `backward(logitGradients:)` (or
 /// `lossAndBackward`), which accumulates into every `Parameter.gradient`.
@@ -19,9 +21,9 @@ public final class TransLocatorModel {
     public let headSizes: HeadSizes
     let rgb: VisionTransformer
     let seg: VisionTransformer?
-    let fusion: [(f: Linear, g: Linear)]
-    let scorer: MLP?
-    let heads: [(name: HeadName, mlp: MLP)]
+    let fusion: [CLSFusion]
+    let scorer: LinearStack?
+    let heads: [(name: HeadName, mlp: LinearStack)]
     /// Every parameter, in the twin's `named_parameters()` order.
     public let parameters: [Parameter]
 
@@ -30,8 +32,9 @@ public final class TransLocatorModel {
     public private(set) var isInferenceOnly = false
 
     /// A model with timm's ViT init for the branches, N(0, 0.02) heads with zero biases, MFF as
-    /// the mean of the two CLS tokens (f = I, g = I/2), and the scorer as timm inits linears
-    /// (the twin's `init_weights`).
+    /// the mean of the two CLS tokens (f = I, g = I/2; see `ModelConfig.multimodalFeatureFusion`),
+    /// and the scorer as timm inits linears (the twin's `init_weights`). Gradients are allocated
+    /// by the first backward, so a model built for inference holds only its weights.
     /// - Throws: `ModelConfigError` when the config or head sizes are invalid.
     public init(config: ModelConfig, headSizes: HeadSizes, seed: UInt64 = 0) throws {
         try config.validate(file: "model config")
@@ -41,25 +44,23 @@ public final class TransLocatorModel {
         self.config = config
         self.headSizes = headSizes
         let vit = config.vit, c = config.embedDimension
-        rgb = VisionTransformer(config: vit, prefix: "rgb.")
-        seg = config.segmentationBranch ? VisionTransformer(config: vit, prefix: "seg.") : nil
-        fusion = config.fusesEveryBlock
-            ? (0..<config.depth).map { (Linear("fusion.\($0).f", inputs: c, outputs: c), Linear("fusion.\($0).g", inputs: c, outputs: c)) }
-            : []
+        let workspace = BlockWorkspace()
+        rgb = VisionTransformer(config: vit, prefix: "rgb.", workspace: workspace)
+        seg = config.segmentationBranch ? VisionTransformer(config: vit, prefix: "seg.", workspace: workspace) : nil
+        fusion = config.fusesEveryBlock ? (0..<config.depth).map { CLSFusion(channels: c, name: "fusion.\($0)") } : []
         scorer = config.weighsModalities
-            ? MLP("modality_attention", sizes: [c] + config.modalityAttentionHidden + [1], activation: .relu) : nil
+            ? LinearStack(widths: [c] + config.modalityAttentionHidden + [1], activation: .relu, name: "modality_attention") : nil
         let feature = config.featureDimension
-        var heads: [(name: HeadName, mlp: MLP)] = [
-            (.coarse, MLP("heads.coarse", sizes: [feature] + config.headHidden.coarse + [headSizes.coarse], activation: .gelu)),
-            (.middle, MLP("heads.middle", sizes: [feature] + config.headHidden.middle + [headSizes.middle], activation: .gelu)),
-            (.fine, MLP("heads.fine", sizes: [feature] + config.headHidden.fine + [headSizes.fine], activation: .gelu)),
-        ]
-        if config.sceneClasses > 0 {
-            heads.append((.scene, MLP("heads.scene", sizes: [feature] + config.headHidden.scene + [config.sceneClasses], activation: .gelu)))
+        func head(_ name: HeadName, _ hidden: [Int], _ classes: Int) -> (name: HeadName, mlp: LinearStack) {
+            (name, LinearStack(widths: [feature] + hidden + [classes], activation: .gelu, name: "heads.\(name.rawValue)"))
         }
+        var heads = [head(.coarse, config.headHidden.coarse, headSizes.coarse),
+                     head(.middle, config.headHidden.middle, headSizes.middle),
+                     head(.fine, config.headHidden.fine, headSizes.fine)]
+        if config.sceneClasses > 0 { heads.append(head(.scene, config.headHidden.scene, config.sceneClasses)) }
         self.heads = heads
         var parameters = rgb.parameters + (seg?.parameters ?? [])
-        parameters += fusion.flatMap { $0.f.parameters + $0.g.parameters }
+        parameters += fusion.flatMap(\.parameters)
         parameters += scorer?.parameters ?? []
         parameters += heads.flatMap { $0.mlp.parameters }
         self.parameters = parameters
@@ -70,13 +71,7 @@ public final class TransLocatorModel {
         var generator = SeededGenerator(seed: seed)
         rgb.initialize(using: &generator)
         seg?.initialize(using: &generator)
-        for (f, g) in fusion {
-            let c = f.inputs
-            for i in 0..<c {
-                f.weight.value[i * c + i] = 1
-                g.weight.value[i * c + i] = 0.5
-            }
-        }
+        for mff in fusion { mff.initializeAsMean() }
         for layer in scorer?.layers ?? [] { layer.weight.value.fillNormal(std: 0.02, using: &generator) }   // trunc_normal(0.02, ±2)
         for (_, head) in heads {
             for layer in head.layers { layer.weight.value.fillNormal(std: 0.02, using: &generator) }
@@ -90,13 +85,13 @@ public final class TransLocatorModel {
     public func zeroGradients() { for p in parameters { p.zeroGradient() } }
 
     var linears: [Linear] {
-        [rgb, seg].compactMap { $0 }.flatMap { $0.blocks.flatMap(\.linears) }
-            + fusion.flatMap { [$0.f, $0.g] } + (scorer?.layers ?? []) + heads.flatMap { $0.mlp.layers }
+        [rgb, seg].compactMap { $0 }.flatMap(\.linears) + fusion.flatMap { [$0.f, $0.g] } + (scorer?.layers ?? [])
+            + heads.flatMap { $0.mlp.layers }
     }
 
     /// Packs every linear weight for GEMM once (inference between training steps: validation);
     /// costs a copy of the linear weights. `weightsDidChange()` drops the packed copies.
-    public func packWeights() { for linear in linears { linear.pack() } }
+    public func packWeights() { for linear in linears { linear.packWeight() } }
 
     /// Makes this an inference-only model: packs every linear weight for GEMM and frees the
     /// unpacked copies and any gradients, so that it holds one copy of its weights (issue 4:
@@ -104,7 +99,7 @@ public final class TransLocatorModel {
     /// `forward(training: false)` only; training, saving or reading the packed weights' values
     /// is a bug that traps.
     public func prepareForInference() {
-        for linear in linears { linear.pack(releasingValue: true) }
+        for linear in linears { linear.packWeight(releasingValue: true) }
         for parameter in parameters { parameter.releaseGradient() }
         isInferenceOnly = true
     }
@@ -112,7 +107,7 @@ public final class TransLocatorModel {
     /// Drops packed weights: call after changing parameter values (an optimizer step).
     public func weightsDidChange() {
         precondition(!isInferenceOnly, "weightsDidChange: this model was prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
-        for linear in linears { linear.packed = nil }
+        for linear in linears { linear.unpackWeight() }
     }
 }
 
@@ -124,36 +119,29 @@ public struct ModelOutputs {
     public var modalityWeights: Tensor?
 }
 
-/// The activations of the last forward, for its backward.
+/// What the last forward leaves for its backward (the modules keep their own activations).
 final class ForwardState {
     let batch: Int
     let training: Bool
-    let rgb: ViTActivations
-    let seg: ViTActivations?
-    let scratch: BackwardScratch?
-    /// Per fused block: the two CLS tokens before fusion and Σ f(cls) [B, C] each (eq. 4).
-    let fusionInputs: [(rgb: Tensor, seg: Tensor, sum: Tensor)]
-    let stackedCLS: Tensor      // [2B, C]: the scorer's input
-    let scores: Tensor          // [2B, 1]
-    let weights: Tensor         // [B, 2]
+    let stackedCLS: Tensor      // [2B, C]: the scorer's input, rgb's final CLS rows then seg's
+    let weights: Tensor         // [B, 2]: w_rgb, w_seg
     let features: Tensor        // [B, F]
-    var logits: [HeadName: Tensor] = [:]
+    var rgbCLS: Tensor?, segCLS: Tensor?             // final normalized CLS [B, C] (the norms' buffers)
+    var logits: [HeadName: Tensor] = [:]             // the heads' output buffers
+    /// Training: gradients of each branch's residual stream [B, N, C], two per branch (a
+    /// block's output and input).
+    private(set) lazy var rgbGradients = (Tensor(zeros: streamShape), Tensor(zeros: streamShape))
+    private(set) lazy var segGradients = (Tensor(zeros: streamShape), Tensor(zeros: streamShape))
+    private let streamShape: [Int]
 
     init(model: TransLocatorModel, batch: Int, training: Bool) {
         self.batch = batch
         self.training = training
-        let vit = model.config.vit, c = vit.embedDimension
-        rgb = ViTActivations(config: vit, batch: batch, training: training)
-        seg = model.seg == nil ? nil : ViTActivations(config: vit, batch: batch, training: training, sharingCachesWith: rgb)
-        scratch = training ? BackwardScratch(config: vit, batch: batch) : nil
-        fusionInputs = model.fusion.indices.map { _ in
-            (Tensor(zeros: [batch, c]), Tensor(zeros: [batch, c]), Tensor(zeros: [batch, c]))
-        }
+        let c = model.config.embedDimension
+        streamShape = [batch, model.config.vit.tokenCount, c]
         stackedCLS = Tensor(zeros: [2 * batch, c])
-        scores = Tensor(zeros: [2 * batch, 1])
         weights = Tensor(zeros: [batch, 2])
         features = Tensor(zeros: [batch, model.config.featureDimension])
-        for (name, head) in model.heads { logits[name] = Tensor(zeros: [batch, head.outputs]) }
     }
 }
 
@@ -179,7 +167,8 @@ extension TransLocatorModel {
     ///   - rgb: normalized photos [B, 3, S, S] (S = `config.imageSize`).
     ///   - seg: their ADE20K maps rendered with the palette and normalized like photos, same shape;
     ///     required when the config has the segmentation branch, ignored otherwise.
-    ///   - training: keep every activation for `backward`; otherwise reuse one block's buffers.
+    ///   - training: keep every activation for `backward`; otherwise run each block in place on
+    ///     one residual stream per branch, with one block's temporaries for all blocks.
     /// - Returns: the heads' logits (fresh tensors), f_mm and w_mm.
     /// - Throws: `ModelInputError` for a wrong shape or a missing segmentation map.
     public func forward(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
@@ -196,55 +185,42 @@ extension TransLocatorModel {
             }
         }
         if state == nil || state!.batch != batch || state!.training != training {
-            state = nil    // release the old activations before allocating new ones
+            state = nil    // release the old buffers before allocating new ones
             state = ForwardState(model: self, batch: batch, training: training)
         }
         let state = state!
-        run(state, images.data, maps?.data)
-        var logits: [HeadName: Tensor] = [:]
-        for (name, tensor) in state.logits { logits[name] = tensor.copy() }
-        return ModelOutputs(logits: logits, features: state.features.copy(),
+        run(state, images, maps)
+        return ModelOutputs(logits: state.logits.mapValues { $0.copy() }, features: state.features.copy(),
                             modalityWeights: scorer == nil ? nil : state.weights.copy())
     }
 
-    private func run(_ state: ForwardState, _ images: UnsafePointer<Float>, _ maps: UnsafePointer<Float>?) {
-        let b = state.batch, c = config.embedDimension, n = config.vit.tokenCount
-        rgb.embed(images, into: state.rgb)
-        if let seg, let maps, let segState = state.seg { seg.embed(maps, into: segState) }
-        for k in 0..<config.depth {
-            rgb.blocks[k].forward(state.rgb.x.data, batch: b, cache: state.rgb.cache(forBlock: k))
-            guard let seg, let segState = state.seg else { continue }
-            seg.blocks[k].forward(segState.x.data, batch: b, cache: segState.cache(forBlock: k))
-            guard !fusion.isEmpty else { continue }
-            // eq. 4: cls <- g(f(cls_rgb) + f(cls_seg)), written back to both branches
-            let (f, g) = fusion[k]
-            let saved = state.fusionInputs[k]
-            let fr = Tensor(zeros: [b, c]), fs = Tensor(zeros: [b, c]), fused = Tensor(zeros: [b, c])
-            for item in 0..<b {
-                (saved.rgb.data + item * c).update(from: state.rgb.x.data + item &* n &* c, count: c)
-                (saved.seg.data + item * c).update(from: segState.x.data + item &* n &* c, count: c)
-            }
-            f.forward(saved.rgb.data, rows: b, fr.data)
-            f.forward(saved.seg.data, rows: b, fs.data)
-            for i in 0..<(b * c) { saved.sum.data[i] = fr.data[i] + fs.data[i] }
-            g.forward(saved.sum.data, rows: b, fused.data)
-            for item in 0..<b {
-                (state.rgb.x.data + item &* n &* c).update(from: fused.data + item * c, count: c)
-                (segState.x.data + item &* n &* c).update(from: fused.data + item * c, count: c)
-            }
+    private func run(_ state: ForwardState, _ images: Tensor, _ maps: Tensor?) {
+        let b = state.batch, c = config.embedDimension
+        func step(_ block: TransformerBlock, _ x: Tensor) -> Tensor {
+            guard state.training else { block.inferInPlace(x); return x }
+            return block.forward(x)
         }
-        rgb.finalCLS(state.rgb)
+        var x = rgb.embed(images)
+        var y = seg.flatMap { branch in maps.map { branch.embed($0) } }
+        for k in 0..<config.depth {
+            x = step(rgb.blocks[k], x)
+            guard let seg, let segStream = y else { continue }
+            y = step(seg.blocks[k], segStream)
+            if !fusion.isEmpty { fusion[k].forward(rgb: x, seg: y!) }      // eq. 4, after every block
+        }
+        let cr = rgb.finalCLS(x)
+        state.rgbCLS = cr
         let features = state.features.data, width = config.featureDimension
-        if let seg, let segState = state.seg {
-            seg.finalCLS(segState)
-            let cr = state.rgb.cls.data, cs = segState.cls.data
+        if let seg, let y {
+            let cs = seg.finalCLS(y)
+            state.segCLS = cs
             if let scorer {
                 // eqs. 5-7: shared scorer on both CLS tokens, softmax over the two branches
-                state.stackedCLS.data.update(from: cr, count: b * c)
-                (state.stackedCLS.data + b * c).update(from: cs, count: b * c)
-                scorer.forward(state.stackedCLS.data, rows: 2 * b, state.scores.data)
+                state.stackedCLS.data.update(from: cr.data, count: b * c)
+                (state.stackedCLS.data + b * c).update(from: cs.data, count: b * c)
+                let scores = scorer.forward(state.stackedCLS)
                 for item in 0..<b {
-                    let sr = state.scores[item], ss = state.scores[b + item], top = max(sr, ss)
+                    let sr = scores[item], ss = scores[b + item], top = max(sr, ss)
                     let er = exp(sr - top), es = exp(ss - top)
                     state.weights[2 * item] = er / (er + es)
                     state.weights[2 * item + 1] = es / (er + es)
@@ -258,9 +234,9 @@ extension TransLocatorModel {
                 }
             }
         } else {
-            features.update(from: state.rgb.cls.data, count: b * c)
+            features.update(from: cr.data, count: b * c)
         }
-        for (name, head) in heads { head.forward(features, rows: b, state.logits[name]!.data) }
+        for (name, head) in heads { state.logits[name] = head.forward(state.features) }
     }
 
     // MARK: Backward
@@ -268,80 +244,135 @@ extension TransLocatorModel {
     /// Backpropagates logit gradients ([B, K] per head; a missing head counts as zero) through
     /// the last training forward, accumulating into every `Parameter.gradient`.
     public func backward(logitGradients: [HeadName: Tensor]) {
-        guard let state, state.training, let scratch = state.scratch else {
+        guard let state, state.training, let cr = state.rgbCLS else {
             preconditionFailure("backward needs a forward with training: true before it")
         }
-        let b = state.batch, c = config.embedDimension, n = config.vit.tokenCount, width = config.featureDimension
+        let b = state.batch, c = config.embedDimension, width = config.featureDimension
         let dFeatures = Tensor(zeros: [b, width])
         for (name, head) in heads {
             guard let dy = logitGradients[name] else { continue }
-            precondition(dy.shape == [b, head.outputs], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outputs])")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
-            head.backward(dy.data, dx: dFeatures.data, accumulateInput: true)
+            precondition(dy.shape == [b, head.outFeatures], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outFeatures])")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+            head.backward(dy, into: dFeatures)
         }
         let dClsRGB = Tensor(zeros: [b, c])
-        if let seg, let segState = state.seg {
-            let dClsSeg = Tensor(zeros: [b, c])
-            let cr = state.rgb.cls.data, cs = segState.cls.data
-            let dStacked = Tensor(zeros: [2 * b, c]), dScores = Tensor(zeros: [2 * b, 1])
-            for item in 0..<b {
-                let wr = scorer == nil ? 0 : state.weights[2 * item], ws = scorer == nil ? 0 : state.weights[2 * item + 1]
-                var dwr: Float = 0, dws: Float = 0
-                for j in 0..<c {
-                    let gr = dFeatures[item * width + j], gs = dFeatures[item * width + c + j]
-                    dClsRGB[item * c + j] = (1 + wr) * gr
-                    dClsSeg[item * c + j] = (1 + ws) * gs
-                    dwr += gr * cr[item * c + j]
-                    dws += gs * cs[item * c + j]
-                }
-                let mean = wr * dwr + ws * dws                         // softmax backward over 2
-                dScores[item] = wr * (dwr - mean)
-                dScores[b + item] = ws * (dws - mean)
-            }
-            if let scorer {
-                scorer.backward(dScores.data, dx: dStacked.data, accumulateInput: false)
-                for i in 0..<(b * c) {
-                    dClsRGB.data[i] += dStacked.data[i]
-                    dClsSeg.data[i] += dStacked.data[b * c + i]
-                }
-            }
-            rgb.finalCLSBackward(state.rgb, dCLS: dClsRGB.data)
-            seg.finalCLSBackward(segState, dCLS: dClsSeg.data)
-            for k in stride(from: config.depth - 1, through: 0, by: -1) {
-                if !fusion.isEmpty { fusionBackward(k, state: state, segState: segState) }
-                rgb.blocks[k].backward(state.rgb.dx.data, batch: b, cache: state.rgb.cache(forBlock: k), scratch: scratch)
-                seg.blocks[k].backward(segState.dx.data, batch: b, cache: segState.cache(forBlock: k), scratch: scratch)
-            }
-            seg.embedBackward(segState)
-        } else {
+        var (dOut, dIn) = state.rgbGradients
+        guard let seg, let cs = state.segCLS else {
             dClsRGB.data.update(from: dFeatures.data, count: b * c)
-            rgb.finalCLSBackward(state.rgb, dCLS: dClsRGB.data)
-            for k in stride(from: config.depth - 1, through: 0, by: -1) {
-                rgb.blocks[k].backward(state.rgb.dx.data, batch: b, cache: state.rgb.cache(forBlock: k), scratch: scratch)
+            rgb.finalCLSBackward(dClsRGB, into: dOut)
+            for block in rgb.blocks.reversed() {
+                dIn.fill(0)
+                block.backward(dOut, into: dIn)
+                swap(&dOut, &dIn)
             }
+            rgb.embedBackward(dOut)
+            return
         }
-        rgb.embedBackward(state.rgb)
-        _ = n
+        let dClsSeg = Tensor(zeros: [b, c])
+        let dScores = Tensor(zeros: [2 * b, 1])
+        for item in 0..<b {
+            let wr = scorer == nil ? 0 : state.weights[2 * item], ws = scorer == nil ? 0 : state.weights[2 * item + 1]
+            var dwr: Float = 0, dws: Float = 0
+            for j in 0..<c {
+                let gr = dFeatures[item * width + j], gs = dFeatures[item * width + c + j]
+                dClsRGB[item * c + j] = (1 + wr) * gr
+                dClsSeg[item * c + j] = (1 + ws) * gs
+                dwr += gr * cr[item * c + j]
+                dws += gs * cs[item * c + j]
+            }
+            let mean = wr * dwr + ws * dws                         // softmax backward over 2
+            dScores[item] = wr * (dwr - mean)
+            dScores[b + item] = ws * (dws - mean)
+        }
+        if let scorer {
+            let dStacked = Tensor(zeros: [2 * b, c])
+            scorer.backward(dScores, into: dStacked)
+            accumulate(dStacked.data, into: dClsRGB.data, count: b * c)
+            accumulate(dStacked.data + b * c, into: dClsSeg.data, count: b * c)
+        }
+        var (dSegOut, dSegIn) = state.segGradients
+        rgb.finalCLSBackward(dClsRGB, into: dOut)
+        seg.finalCLSBackward(dClsSeg, into: dSegOut)
+        for k in stride(from: config.depth - 1, through: 0, by: -1) {
+            if !fusion.isEmpty { fusion[k].backward(rgb: dOut, seg: dSegOut) }
+            dIn.fill(0)
+            rgb.blocks[k].backward(dOut, into: dIn)
+            swap(&dOut, &dIn)
+            dSegIn.fill(0)
+            seg.blocks[k].backward(dSegOut, into: dSegIn)
+            swap(&dSegOut, &dSegIn)
+        }
+        rgb.embedBackward(dOut)
+        seg.embedBackward(dSegOut)
+    }
+}
+
+// MARK: - Multimodal feature fusion (eq. 4)
+
+/// MFF after one block: cls ← g(f(cls_rgb) + f(cls_seg)), written back as both branches' CLS
+/// token. f and g are C → C linears, `fusion.k.f` and `fusion.k.g` (the twin's names). f runs
+/// once on the two CLS tokens stacked [2B, C].
+final class CLSFusion {
+    let f: Linear, g: Linear
+    private var stacked: Tensor?, sum: Tensor?
+    private var dFused: Tensor?, dSum: Tensor?, dProjected: Tensor?, dStacked: Tensor?
+
+    init(channels: Int, name: String) {
+        f = Linear(inFeatures: channels, outFeatures: channels, name: name + ".f")
+        g = Linear(inFeatures: channels, outFeatures: channels, name: name + ".g")
     }
 
-    /// Backward of eq. 4 at block k: the fused CLS went to both branches, so its gradient is the
-    /// sum of theirs; each branch's pre-fusion CLS gets f's backward (replacing, not adding to,
-    /// its row: the old CLS was overwritten).
-    private func fusionBackward(_ k: Int, state: ForwardState, segState: ViTActivations) {
-        let b = state.batch, c = config.embedDimension, n = config.vit.tokenCount
-        let (f, g) = fusion[k]
-        let saved = state.fusionInputs[k]
-        let dFused = Tensor(zeros: [b, c]), dSum = Tensor(zeros: [b, c])
-        let dRGB = Tensor(zeros: [b, c]), dSeg = Tensor(zeros: [b, c])
-        for item in 0..<b {
-            let r = state.rgb.dx.data + item &* n &* c, s = segState.dx.data + item &* n &* c
-            for j in 0..<c { dFused[item * c + j] = r[j] + s[j] }
+    var parameters: [Parameter] { f.parameters + g.parameters }
+
+    /// f = I, g = I/2, zero biases: the fused token starts as the mean of the two CLS tokens
+    /// (the twin's init; the paper does not say; see `ModelConfig.multimodalFeatureFusion`).
+    func initializeAsMean() {
+        let c = f.inFeatures
+        f.weight.value.fill(0)
+        g.weight.value.fill(0)
+        for i in 0..<c {
+            f.weight.value[i * c + i] = 1
+            g.weight.value[i * c + i] = 0.5
         }
-        g.backward(saved.sum.data, rows: b, dFused.data, dx: dSum.data)
-        f.backward(saved.rgb.data, rows: b, dSum.data, dx: dRGB.data)
-        f.backward(saved.seg.data, rows: b, dSum.data, dx: dSeg.data)
+    }
+
+    /// Rewrites the CLS rows of both streams [B, N, C] with the fused token. Keeps what
+    /// backward needs.
+    func forward(rgb x: Tensor, seg y: Tensor) {
+        let b = x.shape[0], n = x.shape[1], c = x.shape[2]
+        let s = reuse(&stacked, [2 * b, c])
+        tokenSliceForward(x.data, s.data, token: 0, batch: b, tokens: n, channels: c)
+        tokenSliceForward(y.data, s.data + b * c, token: 0, batch: b, tokens: n, channels: c)
+        let projected = f.forward(s)
+        let total = reuse(&sum, [b, c])
+        addForward(projected.data, projected.data + b * c, total.data, count: b * c)
+        let fused = g.forward(total)
         for item in 0..<b {
-            (state.rgb.dx.data + item &* n &* c).update(from: dRGB.data + item * c, count: c)
-            (segState.dx.data + item &* n &* c).update(from: dSeg.data + item * c, count: c)
+            (x.data + item * n * c).update(from: fused.data + item * c, count: c)
+            (y.data + item * n * c).update(from: fused.data + item * c, count: c)
+        }
+    }
+
+    /// dx, dy: gradients of the two streams after fusion [B, N, C]. The fused token went to
+    /// both, so its gradient is the sum of their CLS rows; on return each CLS row holds the
+    /// gradient of that branch's CLS before fusion (replacing it: the old token was overwritten).
+    func backward(rgb dx: Tensor, seg dy: Tensor) {
+        let b = dx.shape[0], n = dx.shape[1], c = dx.shape[2]
+        let dF = reuse(&dFused, [b, c])
+        for item in 0..<b {
+            addForward(dx.data + item * n * c, dy.data + item * n * c, dF.data + item * c, count: c)
+        }
+        let dS = reuse(&dSum, [b, c])
+        dS.fill(0)
+        g.backward(dF, into: dS)
+        let dP = reuse(&dProjected, [2 * b, c])
+        dP.data.update(from: dS.data, count: b * c)
+        (dP.data + b * c).update(from: dS.data, count: b * c)
+        let dIn = reuse(&dStacked, [2 * b, c])
+        dIn.fill(0)
+        f.backward(dP, into: dIn)
+        for item in 0..<b {
+            (dx.data + item * n * c).update(from: dIn.data + item * c, count: c)
+            (dy.data + item * n * c).update(from: dIn.data + (b + item) * c, count: c)
         }
     }
 }

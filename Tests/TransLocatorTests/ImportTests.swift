@@ -59,3 +59,28 @@ final class ImportTests: XCTestCase {
         }
     }
 }
+
+/// `TransLocatorModel.importBackbone` beyond ImportBackboneTests (values in both branches, the rest
+/// untouched, ViT-MT, unexpected keys): a checkpoint for another grid, and one too shallow.
+final class BackboneImportTests: XCTestCase {
+    func modelConfig(imageSize: Int, depth: Int = 2) -> ModelConfig {
+        ModelConfig(imageSize: imageSize, patchSize: 16, embedDimension: 48, depth: depth, headCount: 3,
+                    headHidden: .init(middle: [16]), sceneClasses: 3)
+    }
+
+    func testAnotherGridIsResampledAndAnotherDepthIsOneError() throws {
+        let resample = fixtureURL("import-vit-posembed-resample.safetensors")       // 3x3 grid of a 48 px ViT, run at 64 px
+        let model = try TransLocatorModel(config: modelConfig(imageSize: 64), headSizes: HeadSizes(coarse: 5, middle: 7, fine: 11))
+        try model.importBackbone(contentsOf: resample)
+        let file = try WeightFile(contentsOf: resample)
+        let ours = model.seg!.preLogits(try file.tensor("input")), reference = try file.tensor("pre_logits")
+        for i in 0..<ours.count { XCTAssertEqual(ours[i], reference[i], accuracy: 1e-4, "pre_logits[\(i)]") }
+
+        let deeper = try TransLocatorModel(config: modelConfig(imageSize: 48, depth: 3), headSizes: HeadSizes(coarse: 5, middle: 7, fine: 11))
+        XCTAssertThrowsError(try deeper.importBackbone(contentsOf: fixtureURL("import-vit-f32.safetensors"))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("import-vit-f32.safetensors"), text)
+            XCTAssertTrue(text.contains("missing (12)") && text.contains("blocks.2.mlp.fc2.bias"), text)
+        }
+    }
+}

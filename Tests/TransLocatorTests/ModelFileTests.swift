@@ -70,6 +70,7 @@ final class ModelFileTests: XCTestCase {
     func testFilesThatAreNotModelsAreClearErrors() throws {
         XCTAssertThrowsError(try ModelFile(contentsOf: fixtureURL("import-vit-f32.safetensors"))) { error in
             XCTAssertTrue("\(error)".contains("not a translocator model file"), "\(error)")
+            XCTAssertTrue("\(error)".contains("import-vit-f32.safetensors"), "\(error)")
         }
         // Weights that do not fit the config: a model file whose config says depth 3.
         let model = try TransLocatorModel(config: tinyConfig(), headSizes: samplePartitions.headSizes)
@@ -84,6 +85,7 @@ final class ModelFileTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("missing (28): rgb.blocks.4.norm1.weight"), text)   // 12 per branch, fusion.4 f and g
             XCTAssertTrue(text.contains("fusion.4.g.bias"), text)
+            XCTAssertTrue(text.contains("deeper.safetensors"), text)
         }
     }
 }

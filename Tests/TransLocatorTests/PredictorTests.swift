@@ -112,4 +112,24 @@ final class PredictorTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("outside.png: pixel (1, 0) is class 200"), "\(error)")
         }
     }
+
+    func testUndecodablePhotoOrMapIsAnErrorNamingTheFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("translocator-bad-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = directory.appendingPathComponent("notes.jpg")
+        try Data("not a photo".utf8).write(to: text)
+        XCTAssertThrowsError(try Image(contentsOf: text)) { error in
+            XCTAssertTrue("\(error)".contains("notes.jpg"), "\(error)")
+        }
+        let truncated = directory.appendingPathComponent("cut.png")
+        let png = PNGEncoder.encode(pixels: Self.stripes(width: 7, height: 6).classes, width: 7, height: 6, colorType: .gray)
+        try png.prefix(png.count / 2).write(to: truncated)
+        XCTAssertThrowsError(try readSegmentationMap(contentsOf: truncated)) { error in
+            XCTAssertTrue("\(error)".contains("cut.png"), "\(error)")
+        }
+        XCTAssertThrowsError(try readSegmentationMap(contentsOf: directory.appendingPathComponent("absent.png"))) { error in
+            XCTAssertTrue("\(error)".contains("absent.png"), "\(error)")
+        }
+    }
 }
