@@ -9,6 +9,7 @@ let allCommands: [any Command.Type] = [
     PredictCommand.self,
     VerifyImportCommand.self,
     BenchForwardCommand.self,
+    BenchTrainCommand.self,
     BenchPartitionCommand.self,
     BenchGEMMCommand.self,
     DecodeCommand.self,

@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+@testable import CLI
+
+/// `translocator bench train --json`: the rows scripts/bench/train.py reads (model, batch,
+/// imagesPerSecond, headSizes for the twin, allocationsPerStep), on a very small model.
+final class BenchTrainCommandTests: XCTestCase {
+    func testJSONRowsCarryWhatTheDriverReads() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("config.json")
+        try Data("{\(TrainCommandTests.modelObject)}".utf8).write(to: config)
+        let capture = directory.appendingPathComponent("stdout")
+        FileManager.default.createFile(atPath: capture.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: capture)
+        fflush(nil)   // all C streams: `stdout` itself is not concurrency-safe to name
+        let saved = dup(1)
+        dup2(handle.fileDescriptor, 1)
+        let code = runCommandLine(["bench", "train", "--skip-vit", "--config", config.path, "--tiny-batch", "2", "--steps", "2", "--json"])
+        fflush(nil)
+        dup2(saved, 1)
+        close(saved)
+        try handle.close()
+        XCTAssertEqual(code, ExitCode.success)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: capture)) as? [[String: Any]])
+        XCTAssertEqual(rows.count, 1)
+        let row = rows[0]
+        XCTAssertEqual(row["model"] as? String, "translocator-tiny")
+        XCTAssertEqual(row["batch"] as? Int, 2)
+        XCTAssertGreaterThan(try XCTUnwrap(row["imagesPerSecond"] as? Double), 0)
+        XCTAssertNotNil(row["allocationsPerStep"] as? Int)
+        XCTAssertEqual(row["headSizes"] as? [String: Int], ["coarse": 100, "middle": 200, "fine": 400])
+        XCTAssertEqual(runCommandLine(["bench", "train", "--steps", "0"]), ExitCode.usage)
+    }
+}
