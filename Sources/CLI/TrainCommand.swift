@@ -84,6 +84,9 @@ struct TrainCommand: Command {
         }
         let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy,
                                             sceneClasses: modelConfig.sceneClasses)
+        guard labelled.count > 0 else {
+            throw CommandFailure("\(trainPath): no image lies in a cell of the partitions (\(labelled.outsideCount) outside): nothing to train on")
+        }
         printError("train: \(labelled.count) images labelled (\(labelled.outsideCount) outside every cell, left out); "
                    + "cells \(partitions.coarse.count) / \(partitions.middle.count) / \(partitions.fine.count)")
 

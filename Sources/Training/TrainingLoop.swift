@@ -80,8 +80,9 @@ public struct TrainingLoop {
         var stepInEpoch = trainer.progress.stepInEpoch
         var skipped = trainer.progress.skippedInEpoch
         var requests = BatchRequestSequence(plan: plan, epochs: epochs, seed: seed, epoch: epoch, stepInEpoch: stepInEpoch)
-        let prefetcher = prefetch && epoch < epochs
-            ? BatchPrefetcher(source: source, requests: requests, depth: plan.microBatches(ofStep: 0).count) : nil
+        let microBatchesPerStep = (plan.batchSize + plan.microBatchSize - 1) / plan.microBatchSize
+        let prefetcher = prefetch && epoch < epochs && plan.stepsPerEpoch > 0
+            ? BatchPrefetcher(source: source, requests: requests, depth: microBatchesPerStep) : nil
         defer { prefetcher?.stop() }
         while epoch < epochs {
             var lossSum = 0.0, steps = 0
