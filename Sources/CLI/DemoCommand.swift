@@ -19,15 +19,15 @@ struct DemoCommand: Command {
         training, cells, evaluation), not geolocation. The photo's segmentation map comes from \
         colour rules (sky, water, tree, grass, earth, rock), a heuristic, not a segmentation \
         model, and a model trained on a made-up planet cannot really place a real photo. \
-        Writes OUT/data/ (the data set), OUT/partitions/, OUT/model.safetensors, \
-        OUT/checkpoint.safetensors, OUT/kauai-seg.png (the map) and OUT/demo.json (the \
-        results). A second run into an earlier demo's folder overwrites it; any other non-empty \
+        Writes OUT/data/ (the data set), OUT/partitions/, OUT/model.safetensors (for \
+        'translocator predict' and 'eval'), OUT/kauai-seg.png (the map) and OUT/demo.json (the \
+        results, as --json prints them). A second run into an earlier demo's folder overwrites it; any other non-empty \
         folder is refused. Run it from the repository's root folder.
         """
     static let options: [OptionSpec] = [
         .option("out", value: "dir", "Folder for the data, model and results (default: demo-run)."),
         .option("images", value: "n", "Synthetic photos in all, split 80/10/10 train/val/test (default: \(Demo.Settings().imageCount))."),
-        .option("steps", value: "n", "Optimizer steps of 32 images (default: \(Demo.Settings().steps))."),
+        .option("steps", value: "n", "Optimizer steps, of the config's batch size (32 images in tiny.json) (default: \(Demo.Settings().steps))."),
         .option("seed", value: "s", "Seed of the data, the initialisation and the data order (default: 0)."),
         .option("learning-rate", value: "x", "Peak learning rate of warm-up + cosine (default: the config's)."),
         .option("config", value: "json", "Model and training config (default: \(defaultConfig))."),
@@ -65,17 +65,16 @@ struct DemoCommand: Command {
         let report = Report(json: json)
 
         printError("demo: \(note)")
-        if try demo.prepareDirectory() { printError("demo: overwriting the earlier demo in \(out.path)") }
+        if try demo.prepareDirectory() { printError("demo: overwriting the earlier demo in \(out.relativePath)") }
         let coordinates = try CoordinateFile(contentsOf: URL(fileURLWithPath: SynthesizeCommand.defaultCoordinates),
                                              name: SynthesizeCommand.defaultCoordinates).coordinates
         let synthesisProgress = SharedProgress(ProgressLine("synthesize", total: settings.imageCount, unit: "images"))
         let summary = try demo.synthesize(from: coordinates) { synthesisProgress.update($0) }
         synthesisProgress.finish(settings.imageCount)
-        report.line("data: \(settings.imageCount) synthetic photos and maps in \(demo.dataDirectory.path) (train \(summary.trainCount), "
+        report.line("data: \(settings.imageCount) synthetic photos and maps in \(demo.dataDirectory.relativePath) (train \(summary.trainCount), "
                     + "val \(summary.validationCount), test \(summary.testCount))")
 
-        let labelled = try demo.partition()
-        let partitions = demo.partitions!
+        let (labelled, partitions) = try demo.partition()
         report.line("cells: coarse \(partitions.coarse.count), middle \(partitions.middle.count), fine \(partitions.fine.count) "
                     + "from the training coordinates (\(labelled.count) images labelled, \(labelled.outsideCount) outside every cell)")
 
@@ -92,7 +91,7 @@ struct DemoCommand: Command {
         trainProgress.finish(settings.steps, detail: String(format: "loss %.3f", lastLoss))
         let trainSeconds = Date().timeIntervalSince(trainStarted)
         report.line("trained \(settings.steps) steps of \(batch) images in \(ProgressLine.duration(trainSeconds)) "
-                    + String(format: "(final loss %.3f); model %@", lastLoss, demo.modelURL.path))
+                    + String(format: "(final loss %.3f); model %@", lastLoss, demo.modelURL.relativePath))
 
         let test = summary.testCount
         let evalProgress = ProgressLine("eval", total: test, unit: "images")
@@ -101,7 +100,7 @@ struct DemoCommand: Command {
 
         let located = try demo.locate(photoAt: URL(fileURLWithPath: defaultPhoto), top: 3)
         let wallSeconds = Date().timeIntervalSince(started)
-        let document = resultJSON(demo: demo, summary: summary, model: model, baseline: baseline,
+        let document = resultJSON(demo: demo, summary: summary, partitions: partitions, model: model, baseline: baseline,
                                   photo: located.predictions, mapURL: located.mapURL, trainSeconds: trainSeconds,
                                   wallSeconds: wallSeconds)
         try demo.writeResult(document)
@@ -110,16 +109,16 @@ struct DemoCommand: Command {
             return
         }
         print("")
-        print("Test split, \(model.images.count) synthetic photos (\(note)):")
+        print("Test split: \(model.images.count) synthetic photos at real MP-16 coordinates (a test of the machinery, not of geolocation)")
         print(GeoEvaluation.tableText(rows: [("model", model), ("baseline", baseline)]), terminator: "")
         let answer = GeoEvaluation.mostPopulousCell(of: partitions.fine)
         print(String(format: "baseline: always the most populous fine cell, (%.2f, %.2f)", answer.latitude, answer.longitude))
         print(comparison(model: model, baseline: baseline))
         print("")
-        print(String(format: "A real photo, %@ (truth: Kalalau Valley, Kauai, %.2f, %.2f).", defaultPhoto,
-                     photoTruth.latitude, photoTruth.longitude))
-        print("Its segmentation map comes from colour rules, a heuristic, not a segmentation model "
-              + "(\(located.mapURL.path)); the model learned a synthetic planet, so this is a smoke test, not a geolocation:")
+        print(String(format: "A real photo: %@, Kalalau Valley, Kauai (%.2f, %.2f).", defaultPhoto, photoTruth.latitude,
+                     photoTruth.longitude))
+        print("Its map: colour rules, a heuristic, not a segmentation model (\(located.mapURL.relativePath)).")
+        print("The model learned a synthetic planet: a smoke test of prediction, not a geolocation.")
         print("rank  probability   latitude   longitude  token       distance km")
         for p in located.predictions {
             let distance = greatCircleDistance(photoTruth, GeoCoordinate(latitude: p.latitude, longitude: p.longitude))
@@ -127,7 +126,7 @@ struct DemoCommand: Command {
                          p.token, distance))
         }
         print("")
-        print("wrote \(out.path)/: data/, partitions/, model.safetensors, checkpoint.safetensors, "
+        print("wrote \(out.relativePath)/: data/, partitions/, model.safetensors, "
               + "\(located.mapURL.lastPathComponent), demo.json; wall time \(ProgressLine.duration(wallSeconds))")
     }
 
@@ -142,9 +141,9 @@ struct DemoCommand: Command {
 
     /// The `--json` document, also written to OUT/demo.json: `model` and `baseline` as
     /// `translocator eval --json` prints them (`accuracy`: threshold in km to percent).
-    static func resultJSON(demo: Demo, summary: Synthesizer.Summary, model: GeoEvaluation, baseline: GeoEvaluation,
-                           photo: [CellPrediction], mapURL: URL, trainSeconds: Double, wallSeconds: Double) -> String {
-        let partitions = demo.partitions!
+    static func resultJSON(demo: Demo, summary: Synthesizer.Summary, partitions: GeoPartitions, model: GeoEvaluation,
+                           baseline: GeoEvaluation, photo: [CellPrediction], mapURL: URL, trainSeconds: Double,
+                           wallSeconds: Double) -> String {
         let answer = GeoEvaluation.mostPopulousCell(of: partitions.fine)
         let predictions = photo.map { p in
             let distance = greatCircleDistance(photoTruth, GeoCoordinate(latitude: p.latitude, longitude: p.longitude))

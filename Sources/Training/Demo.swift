@@ -14,7 +14,6 @@ import TransLocator
 ///
 ///     data/                 the synthetic data set (`Synthesizer`'s layout)
 ///     partitions/*.csv      coarse, middle, fine cells of data/train.csv
-///     checkpoint.safetensors  the training checkpoint (weights, optimizer state, step)
 ///     model.safetensors     the trained model (`translocator predict` / `eval` read it)
 ///     <photo>-seg.png       the photo's colour-rule map, ADE20K palette (`predict --seg` reads it)
 public final class Demo {
@@ -25,8 +24,9 @@ public final class Demo {
         /// Optimizer steps of `trainingConfig.batchSize` images.
         public var steps = 200
         public var seed: UInt64 = 0
-        /// Side of the synthetic photos, pixels.
-        public var imageSize = 96
+        /// Side of the synthetic photos, pixels; nil: the config's `resize_short_side`, so
+        /// training never resamples them (and drawing is cheaper than `synthesize`'s 96).
+        public var imageSize: Int?
         /// Peak learning rate of the warm-up + cosine schedule (the config's when nil).
         public var learningRate: Double?
         /// Share of the steps spent warming up.
@@ -42,13 +42,13 @@ public final class Demo {
 
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
     public var partitionDirectory: URL { directory.appendingPathComponent("partitions") }
-    public var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    /// The training loop's checkpoints go here; the demo cannot resume, so `train` removes them.
+    var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
     public var modelURL: URL { directory.appendingPathComponent("model.safetensors") }
     /// The file that marks a folder as a demo's, so a rerun may clear it (`prepareDirectory`).
     public var markerURL: URL { directory.appendingPathComponent("demo.json") }
 
-    /// Set by `partition()`.
-    public private(set) var partitions: GeoPartitions?
+    private var partitions: GeoPartitions?
     /// Set by `train`: the trained model with its partitions.
     public private(set) var modelFile: ModelFile?
     private var labelled: LabelledManifest?
@@ -106,7 +106,7 @@ public final class Demo {
     /// - Parameter progress: images done so far (from any thread).
     /// - Throws: `SynthesisError`.
     public func synthesize(from coordinates: Coordinates, progress: (@Sendable (Int) -> Void)? = nil) throws -> Synthesizer.Summary {
-        let synthesizer = Synthesizer(imageCount: settings.imageCount, seed: settings.seed, imageSize: settings.imageSize)
+        let synthesizer = Synthesizer(imageCount: settings.imageCount, seed: settings.seed, imageSize: settings.imageSize ?? trainingConfig.resizeShortSide)
         return try synthesizer.synthesize(from: coordinates, to: dataDirectory, progress: progress)
     }
 
@@ -114,7 +114,7 @@ public final class Demo {
     /// `partitions/*.csv` and labels the training images.
     /// - Throws: `DemoError.noCells` when the training set is too small for one cell of the
     ///   config's minimum size, and manifest or label errors.
-    public func partition() throws -> LabelledManifest {
+    public func partition() throws -> (labelled: LabelledManifest, partitions: GeoPartitions) {
         let trainURL = dataDirectory.appendingPathComponent("train.csv")
         let manifest = try Manifest(contentsOf: trainURL)
         let levels = try Partition.build(manifest.coordinates, minImages: trainingConfig.partitionMin,
@@ -131,7 +131,7 @@ public final class Demo {
                                             sceneClasses: modelConfig.sceneClasses)
         self.partitions = partitions
         self.labelled = labelled
-        return labelled
+        return (labelled, partitions)
     }
 
     /// The schedule of `settings.steps` steps: linear warm-up over `warmupShare` of them, then
@@ -143,7 +143,8 @@ public final class Demo {
     }
 
     /// Trains a fresh model for `settings.steps` optimizer steps (as many epochs as that takes)
-    /// and writes `model.safetensors`.
+    /// and writes `model.safetensors`. The loop's checkpoints are removed at the end: the demo
+    /// always starts afresh, so they would only take room.
     /// - Parameter onStep: after every step, with the trainer's step count (1-based) and result.
     /// - Throws: what the model, the data or a checkpoint write throws.
     public func train(onStep: (Int, StepResult) throws -> Void = { _, _ in }) throws -> ModelFile {
@@ -162,6 +163,7 @@ public final class Demo {
         try loop.run(trainer, source: source, onStep: { try onStep(trainer.progress.step, $0) })
         let file = ModelFile(model: trainer.model, partitions: partitions, preprocessing: preprocessing)
         try file.write(to: modelURL)
+        for url in [checkpointURL, CheckpointContainer.previousURL(of: checkpointURL)] { try? FileManager.default.removeItem(at: url) }
         modelFile = file
         return file
     }

@@ -25,16 +25,18 @@ final class DemoCommandTests: XCTestCase {
     func testSmallRunWritesItsFilesAndTheJSONDocument() throws {
         let out = temporaryFolder("run")
         defer { try? FileManager.default.removeItem(at: out) }
-        // 150 images leave a few cells of > 10 training images; 2 steps prove the loop, not learning.
-        let arguments = ["demo", "--out", out.path, "--images", "150", "--steps", "2", "--seed", "3", "--json"]
+        // 150 images leave a few cells of > 10 training images; 1 step proves the loop, not learning.
+        let arguments = ["demo", "--out", out.path, "--images", "150", "--steps", "1", "--seed", "3", "--json"]
         XCTAssertEqual(inRepository { runCommandLine(arguments) }, ExitCode.success)
         for file in ["data/train.csv", "data/test.csv", "partitions/fine.csv", "model.safetensors", "kauai-seg.png", "demo.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint.safetensors").path),
+                       "the demo cannot resume: its checkpoints are removed")
         let document = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("demo.json")))
                                      as? [String: Any])
         XCTAssertEqual(document["images"] as? Int, 150)
-        XCTAssertEqual(document["steps"] as? Int, 2)
+        XCTAssertEqual(document["steps"] as? Int, 1)
         XCTAssertEqual(document["seed"] as? Int, 3)
         for key in ["model", "baseline"] {
             let accuracy = try XCTUnwrap((document[key] as? [String: Any])?["accuracy"] as? [String: Double], key)
