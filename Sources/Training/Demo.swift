@@ -1,7 +1,6 @@
 import Foundation
 import GeoCells
 import ImageCodec
-import TensorEngine
 import TransLocator
 
 /// The built-in demo (`translocator demo`), one stage a method so the CLI can report between
@@ -16,6 +15,7 @@ import TransLocator
 ///     partitions/*.csv      coarse, middle, fine cells of data/train.csv
 ///     model.safetensors     the trained model (`translocator predict` / `eval` read it)
 ///     <photo>-seg.png       the photo's colour-rule map, ADE20K palette (`predict --seg` reads it)
+///     demo.json             the results (the CLI's `--json` document); marks the folder as a demo's
 public final class Demo {
     /// What the demo does, and how much of it.
     public struct Settings: Sendable, Equatable {
