@@ -38,15 +38,20 @@ struct BenchForwardCommand: Command {
         let batches = try arguments.intList("batch", default: [1, 8])
         guard batches.allSatisfy({ (1...256).contains($0) }) else { throw UsageError("--batch wants sizes in 1...256, got \(batches)") }
         let seconds = try arguments.double("seconds", default: 5, in: 0...3600)
-        let config = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? paperConfig
+        let configPath = arguments.string("config")
+        let config = try configPath.map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? paperConfig
+        // Another config is named by its file, and compared with ViT-B/16 only if its branches are ViT-B/16.
+        let name = configPath.map { "translocator(" + URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent + ")" }
+            ?? "translocator-b16"
+        let comparable = config.vit == ForwardBenchmark.vitB16
         // TransLocator first: its resident peak is then the process's, whether or not it can be restarted.
-        let (dual, memory) = try ForwardBenchmark.transLocator(config, batches: batches, seconds: seconds)
-        for result in dual { printError(String(format: "translocator-b16 batch %d: %.2f images/s", result.batch, result.imagesPerSecond)) }
+        let (dual, memory) = try ForwardBenchmark.transLocator(config, batches: batches, seconds: seconds, name: name)
+        for result in dual { printError(String(format: "%@ batch %d: %.2f images/s", name, result.batch, result.imagesPerSecond)) }
         let gib = 1_073_741_824.0, weights = Double(max(memory.weightBytes, 1))
-        printError(String(format: "translocator-b16 weights %.3f GiB; peak tensor storage %.3f GiB = %.2fx weights",
+        printError(String(format: "%@ weights %.3f GiB; peak tensor storage %.3f GiB = %.2fx weights", name,
                           Double(memory.weightBytes) / gib, Double(memory.tensorPeakBytes) / gib, Double(memory.tensorPeakBytes) / weights))
         if let resident = memory.residentPeakBytes {
-            printError(String(format: "translocator-b16 peak resident memory %.3f GiB = %.2fx weights%@", Double(resident) / gib,
+            printError(String(format: "%@ peak resident memory %.3f GiB = %.2fx weights%@", name, Double(resident) / gib,
                               Double(resident) / weights, memory.residentPeakWasReset ? "" : " (VmHWM not restartable: whole process)"))
         }
         var vit: [ForwardBenchmark.Result] = []
@@ -57,7 +62,8 @@ struct BenchForwardCommand: Command {
         }
         /// TransLocator's time per image over ViT-B/16's at the same batch.
         func timeRatio(_ result: ForwardBenchmark.Result) -> Double? {
-            vit.first { $0.batch == result.batch }.map { $0.imagesPerSecond / result.imagesPerSecond }
+            guard comparable else { return nil }
+            return vit.first { $0.batch == result.batch }.map { $0.imagesPerSecond / result.imagesPerSecond }
         }
         if arguments.flag("json") {
             var rows = vit.map { "{\"model\": \"\($0.model)\", \"batch\": \($0.batch), \"imagesPerSecond\": \(String(format: "%.3f", $0.imagesPerSecond))}" }
@@ -77,7 +83,7 @@ struct BenchForwardCommand: Command {
                 print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond) + ratio)
             }
             let resident = memory.residentPeakBytes.map { String(format: "%.2fx", Double($0) / weights) } ?? "n/a"
-            print(String(format: "translocator-b16 peak memory / weight bytes: resident %@, tensors %.2fx (weights %.3f GiB)",
+            print(String(format: "%@ peak memory / weight bytes: resident %@, tensors %.2fx (weights %.3f GiB)", name,
                          resident, Double(memory.tensorPeakBytes) / weights, Double(memory.weightBytes) / gib))
         }
     }

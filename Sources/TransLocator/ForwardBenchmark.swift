@@ -56,8 +56,10 @@ public enum ForwardBenchmark {
     /// attention, four heads) of one model prepared for inference, at each batch size in turn,
     /// and the memory it took from being built to its last run.
     /// - Throws: `ModelConfigError` for an invalid config.
+    /// - Parameter name: the results' `model` ("translocator-b16" for the paper's sizes).
     public static func transLocator(_ config: ModelConfig, headSizes: HeadSizes = paperHeadSizes, batches: [Int],
-                                    seconds: Double = 5, minimumRuns: Int = 3) throws -> (results: [Result], memory: Memory) {
+                                    seconds: Double = 5, minimumRuns: Int = 3,
+                                    name: String = "translocator-b16") throws -> (results: [Result], memory: Memory) {
         let wasReset = ResidentMemory.resetPeak()
         TensorMemory.resetPeak()
         let model = try TransLocatorModel(config: config, headSizes: headSizes, seed: 1)
@@ -74,7 +76,7 @@ public enum ForwardBenchmark {
                 do { _ = try model.forward(rgb: rgb, seg: config.segmentationBranch ? seg : nil) } catch { failure = error }
             }
             if let failure { throw failure }
-            results.append(Result(model: "translocator-b16", batch: batch, imagesPerSecond: Double(batch) / best))
+            results.append(Result(model: name, batch: batch, imagesPerSecond: Double(batch) / best))
         }
         let memory = Memory(weightBytes: 4 * model.parameters.reduce(0) { $0 + $1.count },
                             tensorPeakBytes: TensorMemory.peakBytes, residentPeakBytes: ResidentMemory.peakBytes(),

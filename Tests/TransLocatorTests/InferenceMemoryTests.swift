@@ -56,4 +56,24 @@ final class InferenceMemoryTests: XCTestCase {
             }
         }
     }
+
+    /// `bench forward`'s figures on the tiny config: one row per batch, the weights' bytes, a
+    /// tensor peak above the weights (packing transients and activations) but below two copies,
+    /// and a resident peak that holds at least the tensors.
+    func testBenchmarkReportsWeightsAndPeaks() throws {
+        let (results, memory) = try ForwardBenchmark.transLocator(tinyConfig(), headSizes: samplePartitions.headSizes,
+                                                                  batches: [1, 2], seconds: 0, minimumRuns: 1, name: "tiny")
+        XCTAssertEqual(results.map(\.batch), [1, 2])
+        XCTAssertEqual(results.map(\.model), ["tiny", "tiny"])
+        XCTAssertTrue(results.allSatisfy { $0.imagesPerSecond > 0 })
+        let model = try TransLocatorModel(config: tinyConfig(), headSizes: samplePartitions.headSizes)
+        XCTAssertEqual(memory.weightBytes, 4 * model.parameterCountForTests)
+        XCTAssertGreaterThan(memory.tensorPeakBytes, memory.weightBytes)
+        XCTAssertLessThan(memory.tensorPeakBytes, 2 * memory.weightBytes, "two copies of the weights at once")
+        if let resident = memory.residentPeakBytes { XCTAssertGreaterThanOrEqual(resident, memory.tensorPeakBytes) }
+    }
+}
+
+extension TransLocatorModel {
+    var parameterCountForTests: Int { parameters.reduce(0) { $0 + $1.count } }
 }
