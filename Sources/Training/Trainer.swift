@@ -70,7 +70,7 @@ public final class Trainer {
         var headLosses: [HeadName: Double] = [:]
         var images = 0
         for (batch, share) in microBatches {
-            let outputs = try model.forward(rgb: batch.rgb, seg: batch.seg, training: true)
+            let outputs = try model.forwardIntoOwnBuffers(rgb: batch.rgb, seg: batch.seg, training: true)
             var gradients: [HeadName: Tensor] = [:]
             for (head, logits) in outputs.logits {
                 guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }  // invariant: LabelledManifest gives every head of the model its labels

@@ -132,13 +132,22 @@ final class ForwardState {
     /// block's output and input).
     private(set) lazy var rgbGradients = (Tensor(zeros: streamShape), Tensor(zeros: streamShape))
     private(set) lazy var segGradients = (Tensor(zeros: streamShape), Tensor(zeros: streamShape))
+    /// Training: the backward's gradients of f_mm [B, F], the final CLS tokens [B, C] each, the
+    /// scorer's scores [2B, 1] and input [2B, C], made by the first backward and reused after.
+    private(set) lazy var dFeatures = Tensor(zeros: [batch, featureDimension])
+    private(set) lazy var dCLS = (rgb: Tensor(zeros: [batch, channels]), seg: Tensor(zeros: [batch, channels]))
+    private(set) lazy var dScores = Tensor(zeros: [2 * batch, 1])
+    private(set) lazy var dStackedCLS = Tensor(zeros: [2 * batch, channels])
     private let streamShape: [Int]
+    private let channels: Int, featureDimension: Int
 
     init(model: TransLocatorModel, batch: Int, training: Bool) {
         self.batch = batch
         self.training = training
         let c = model.config.embedDimension
         streamShape = [batch, model.config.vit.tokenCount, c]
+        channels = c
+        featureDimension = model.config.featureDimension
         stackedCLS = Tensor(zeros: [2 * batch, c])
         weights = Tensor(zeros: [batch, 2])
         features = Tensor(zeros: [batch, model.config.featureDimension])
@@ -169,9 +178,18 @@ extension TransLocatorModel {
     ///     required when the config has the segmentation branch, ignored otherwise.
     ///   - training: keep every activation for `backward`; otherwise run each block in place on
     ///     one residual stream per branch, with one block's temporaries for all blocks.
-    /// - Returns: the heads' logits (fresh tensors), f_mm and w_mm.
+    /// - Returns: the heads' logits, f_mm and w_mm, as fresh tensors.
     /// - Throws: `ModelInputError` for a wrong shape or a missing segmentation map.
     public func forward(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
+        let outputs = try forwardIntoOwnBuffers(rgb: images, seg: maps, training: training)
+        return ModelOutputs(logits: outputs.logits.mapValues { $0.copy() }, features: outputs.features.copy(),
+                            modalityWeights: outputs.modalityWeights?.copy())
+    }
+
+    /// `forward` without copying its outputs: the logits, f_mm and w_mm are the model's own
+    /// buffers, overwritten by the next forward. A training step reads them once before its
+    /// backward, and the copies were the only allocations a step after the first still made.
+    public func forwardIntoOwnBuffers(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
         let s = config.imageSize
         precondition(!(training && isInferenceOnly), "forward(training: true) on a model prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
         guard images.rank == 4, images.shape[1] == 3, images.shape[2] == s, images.shape[3] == s, images.shape[0] > 0 else {
@@ -190,8 +208,7 @@ extension TransLocatorModel {
         }
         let state = state!
         run(state, images, maps)
-        return ModelOutputs(logits: state.logits.mapValues { $0.copy() }, features: state.features.copy(),
-                            modalityWeights: scorer == nil ? nil : state.weights.copy())
+        return ModelOutputs(logits: state.logits, features: state.features, modalityWeights: scorer == nil ? nil : state.weights)
     }
 
     private func run(_ state: ForwardState, _ images: Tensor, _ maps: Tensor?) {
@@ -248,13 +265,14 @@ extension TransLocatorModel {
             preconditionFailure("backward needs a forward with training: true before it")
         }
         let b = state.batch, c = config.embedDimension, width = config.featureDimension
-        let dFeatures = Tensor(zeros: [b, width])
+        let dFeatures = state.dFeatures
+        dFeatures.fill(0)                                          // the heads accumulate into it
         for (name, head) in heads {
             guard let dy = logitGradients[name] else { continue }
             precondition(dy.shape == [b, head.outFeatures], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outFeatures])")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
             head.backward(dy, into: dFeatures)
         }
-        let dClsRGB = Tensor(zeros: [b, c])
+        let (dClsRGB, dClsSeg) = state.dCLS                         // every element written below
         var (dOut, dIn) = state.rgbGradients
         guard let seg, let cs = state.segCLS else {
             dClsRGB.data.update(from: dFeatures.data, count: b * c)
@@ -267,8 +285,7 @@ extension TransLocatorModel {
             rgb.embedBackward(dOut)
             return
         }
-        let dClsSeg = Tensor(zeros: [b, c])
-        let dScores = Tensor(zeros: [2 * b, 1])
+        let dScores = state.dScores                                 // every element written below
         for item in 0..<b {
             let wr = scorer == nil ? 0 : state.weights[2 * item], ws = scorer == nil ? 0 : state.weights[2 * item + 1]
             var dwr: Float = 0, dws: Float = 0
@@ -284,7 +301,8 @@ extension TransLocatorModel {
             dScores[b + item] = ws * (dws - mean)
         }
         if let scorer {
-            let dStacked = Tensor(zeros: [2 * b, c])
+            let dStacked = state.dStackedCLS
+            dStacked.fill(0)                                       // the scorer accumulates into it
             scorer.backward(dScores, into: dStacked)
             accumulate(dStacked.data, into: dClsRGB.data, count: b * c)
             accumulate(dStacked.data + b * c, into: dClsSeg.data, count: b * c)
