@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import CLI
+import TransLocator
 
 /// `translocator bench train --json`: the rows scripts/bench/train.py reads (model, batch,
 /// imagesPerSecond, headSizes for the twin, allocationsPerStep), on a very small model.
@@ -32,5 +33,19 @@ final class BenchTrainCommandTests: XCTestCase {
         XCTAssertNotNil(row["allocationsPerStep"] as? Int)
         XCTAssertEqual(row["headSizes"] as? [String: Int], ["coarse": 100, "middle": 200, "fine": 400])
         XCTAssertEqual(runCommandLine(["bench", "train", "--steps", "0"]), ExitCode.usage)
+    }
+}
+
+/// The bench commands carry their configs in code so they need no file; these hold them to the
+/// files under configs/ they copy.
+final class BenchConfigsMatchFilesTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func testBuiltInConfigsEqualTheConfigFiles() throws {
+        let tiny = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/tiny.json"))
+        let paper = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/translocator-b16.json"))
+        XCTAssertEqual(BenchTrainCommand.tinyConfig, tiny)
+        XCTAssertEqual(BenchForwardCommand.paperConfig, paper)
     }
 }

@@ -12,18 +12,6 @@ final class ColorJitterDrawTests: XCTestCase {
         mutating func next() -> UInt64 { defer { calls += 1 }; return values[calls] }
     }
 
-    /// SplitMix64, for many draws without another module's generator.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testDrawIsFixedArithmeticOnTheGeneratorsOutputs() {
         // Order (Fisher–Yates from the back, j = high word of next·(i+1)): next 0 swaps 3 with 0,
         // next max keeps 2 (j = 2), next 2^63 keeps 1 (j = 1). Then the non-zero strengths in
@@ -39,7 +27,7 @@ final class ColorJitterDrawTests: XCTestCase {
     }
 
     func testDrawsCoverTheRangesAndEveryOrder() {
-        var generator = SplitMix(state: 11)
+        var generator = SplitMix64(seed: 11)
         var orders = Set<[Int]>()
         var brightnessSum = 0.0
         let draws = 4000
