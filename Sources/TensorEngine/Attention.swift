@@ -42,11 +42,11 @@ public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: Unsafe
                               _ dOut: UnsafePointer<Float>, _ dqkv: UnsafeMutablePointer<Float>,
                               batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
     let c = h * d, scale = 1 / Float(d).squareRoot()
-    let valueGradient = GEMMShape(m: n, n: n, k: d, transposeB: true, lda: c, ldb: 3 * c, ldc: n)
+    let probabilityGradient = GEMMShape(m: n, n: n, k: d, transposeB: true, lda: c, ldb: 3 * c, ldc: n)   // dP = dO·Vᵀ
     let dV = GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: c, ldc: 3 * c)
     let dQ = GEMMShape(m: n, n: d, k: n, lda: n, ldb: 3 * c, ldc: 3 * c)
     let dK = GEMMShape(m: n, n: d, k: n, transposeA: true, lda: n, ldb: 3 * c, ldc: 3 * c)
-    let packingCount = [valueGradient, dV, dQ, dK].map(gemmScratchCount).max()!
+    let packingCount = [probabilityGradient, dV, dQ, dK].map(gemmScratchCount).max()!
     let perWorker = n * n + packingCount
     let workers = max(1, min(Engine.threadCount, b * h))
     ScratchPool.withBuffer(workers * perWorker) { scratch in     // borrowed here, not in the workers
@@ -61,7 +61,7 @@ public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: Unsafe
             let p = UnsafePointer(ps.base + item * n * n)
             let dO = UnsafePointer(dOuts.base + batchIndex * n * c + head * d)
             let dS = scratchShared.base + worker * perWorker, packing = dS + n * n
-            gemmOnThisThread(valueGradient, dO, v, dS, scratch: packing)
+            gemmOnThisThread(probabilityGradient, dO, v, dS, scratch: packing)
             gemmOnThisThread(dV, p, dO, beta: 1, dv, scratch: packing)
             for row in 0..<n {                                     // dP → dS in place
                 let pRow = p + row * n, dRow = dS + row * n
