@@ -20,20 +20,10 @@ final class GeoCellsCommandTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// Runs the CLI with stdout captured (fd 1 redirected to a file for the call).
+    /// Runs the CLI with stdout captured.
     private func run(_ arguments: [String]) throws -> (code: Int32, stdout: String) {
-        let capture = directory.appendingPathComponent("stdout-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: capture.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: capture)
-        fflush(nil)   // all C streams: `stdout` itself is not concurrency-safe to name
-        let saved = dup(1)
-        dup2(handle.fileDescriptor, 1)
-        let code = runCommandLine(arguments)
-        fflush(nil)   // all C streams: `stdout` itself is not concurrency-safe to name
-        dup2(saved, 1)
-        close(saved)
-        try handle.close()
-        return (code, try String(contentsOf: capture, encoding: .utf8))
+        let (code, stdout) = try runCommandLineCapturingStandardOutput(arguments, in: directory)
+        return (code, String(decoding: stdout, as: UTF8.self))
     }
 
     private func write(_ name: String, _ text: String) throws -> String {
