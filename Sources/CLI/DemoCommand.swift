@@ -1,5 +1,6 @@
 import Foundation
 import GeoCells
+import TensorEngine
 import TransLocator
 import Training
 
@@ -153,7 +154,7 @@ struct DemoCommand: Command {
         let learningRate = demo.schedule.baseLearningRate
         return """
             {
-              "note": \(PredictCommand.jsonString(note)),
+              "note": \(JSONLiteral.string(note)),
               "images": \(demo.settings.imageCount),
               "trainImages": \(summary.trainCount),
               "testImages": \(summary.testCount),
@@ -168,13 +169,13 @@ struct DemoCommand: Command {
               "trainSeconds": \(trainSeconds),
               "wallSeconds": \(wallSeconds),
               "kauai": {
-                "image": \(PredictCommand.jsonString(defaultPhoto)),
+                "image": \(JSONLiteral.string(defaultPhoto)),
                 "truth": {"latitude": \(photoTruth.latitude), "longitude": \(photoTruth.longitude)},
                 "segmentation": "colour rules: a heuristic, not a segmentation model",
-                "map": \(PredictCommand.jsonString(mapURL.path)),
+                "map": \(JSONLiteral.string(mapURL.path)),
                 "predictions": [\(predictions.joined(separator: ", "))]
               },
-              "output": \(PredictCommand.jsonString(demo.directory.path))
+              "output": \(JSONLiteral.string(demo.directory.path))
             }
             """
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageCodec
+import TensorEngine
 import TransLocator
 
 /// `translocator predict IMAGE... --model M [--seg SEG.png] [--top K] [--json]` (DESIGN.md).
@@ -57,7 +58,7 @@ struct PredictCommand: Command {
                     "{\"rank\": \($0.rank), \"probability\": \($0.probability), \"latitude\": \($0.latitude), "
                         + "\"longitude\": \($0.longitude), \"token\": \"\($0.token)\"}"
                 }
-                return "  {\"image\": \(jsonString(image)), \"predictions\": [\n    " + rows.joined(separator: ",\n    ") + "\n  ]}"
+                return "  {\"image\": \(JSONLiteral.string(image)), \"predictions\": [\n    " + rows.joined(separator: ",\n    ") + "\n  ]}"
             }
             print("[\n" + documents.joined(separator: ",\n") + "\n]")
             return
@@ -70,19 +71,5 @@ struct PredictCommand: Command {
                 print(String(format: "%4d  %11.6f %10.5f %11.5f  %@", p.rank, p.probability, p.latitude, p.longitude, p.token))
             }
         }
-    }
-
-    /// A JSON string literal (quotes, backslashes and control characters escaped).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GeoCells
+import TensorEngine
 import TransLocator
 import Training
 
@@ -132,9 +133,9 @@ struct TrainCommand: Command {
             let rate = Double(images) / max(1e-9, Date().timeIntervalSince(started))
             lastDetail = String(format: "loss %.3f, %.1f images/s", result.loss, rate)
             progress.update(trainer.progress.step, detail: lastDetail)
-            log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(jsonNumber(result.loss)), "
+            log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(JSONLiteral.number(result.loss)), "
                        + "\"headLosses\": \(headLossesJSON(result.headLosses)), \"learningRate\": \(result.learningRate), "
-                       + "\"imagesPerSecond\": \(jsonNumber(rate))}")
+                       + "\"imagesPerSecond\": \(JSONLiteral.number(rate))}")
         }, onEpoch: { summary in
             let epoch = summary.epoch + 1
             if summary.skipped > 0 {
@@ -143,7 +144,7 @@ struct TrainCommand: Command {
                            + problems.prefix(3).map { "\n  \($0)" }.joined() + (summary.skipped > 3 ? "\n  ..." : ""))
             }
             guard let validator else {
-                log.append("{\"epoch\": \(epoch), \"trainLoss\": \(jsonNumber(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
+                log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
                 return
             }
             let result = try validator.validate(trainer.model)
@@ -159,9 +160,9 @@ struct TrainCommand: Command {
             printError("epoch \(epoch): train loss \(String(format: "%.3f", summary.meanLoss)), validation loss \(lossText); "
                        + "mean accuracy \(String(format: "%.2f", score))%\(kept ? " (best so far: best.safetensors)" : "")\n"
                        + result.evaluation.tableText(label: "epoch \(epoch)"))
-            log.append("{\"epoch\": \(epoch), \"trainLoss\": \(jsonNumber(summary.meanLoss)), \"skipped\": \(summary.skipped), "
+            log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped), "
                        + "\"validationLoss\": \(result.loss?.json ?? "null"), \"validation\": \(result.evaluation.json), "
-                       + "\"validationScore\": \(jsonNumber(score)), \"best\": \(kept)}")
+                       + "\"validationScore\": \(JSONLiteral.number(score)), \"best\": \(kept)}")
         })
         progress.finish(trainer.progress.step, detail: lastDetail)
         print(finished ? "trained \(trainer.progress.step) steps; checkpoint \(checkpointURL.path)"
@@ -170,12 +171,9 @@ struct TrainCommand: Command {
 
     /// `{"coarse": x, "middle": x, ...}` in `HeadName` order.
     static func headLossesJSON(_ losses: [HeadName: Double]) -> String {
-        "{" + HeadName.allCases.compactMap { head in losses[head].map { "\"\(head.rawValue)\": \(jsonNumber($0))" } }
+        "{" + HeadName.allCases.compactMap { head in losses[head].map { "\"\(head.rawValue)\": \(JSONLiteral.number($0))" } }
             .joined(separator: ", ") + "}"
     }
-
-    /// A finite double as JSON; NaN or infinity (a diverged loss) as null.
-    static func jsonNumber(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
 }
 
 /// Lines appended to a JSONL file as training goes (never rewritten: a resumed run appends).

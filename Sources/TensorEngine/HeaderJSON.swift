@@ -165,9 +165,13 @@ enum HeaderJSON: Equatable {
             return code
         }
     }
+}
 
-    /// Serializes a string as a JSON string literal.
-    static func quoted(_ text: String) -> String {
+/// JSON literals for the documents we write by hand (safetensors headers here and, through
+/// this, the CLI's `--json` outputs and the training logs): one escaping rule for the project.
+public enum JSONLiteral {
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func string(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -183,4 +187,7 @@ enum HeaderJSON: Equatable {
         }
         return out + "\""
     }
+
+    /// A double as JSON; NaN and infinities (a diverged loss), which JSON lacks, as null.
+    public static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
 }

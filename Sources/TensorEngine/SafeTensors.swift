@@ -217,14 +217,14 @@ public struct SafeTensors {
         var parts: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.sorted { $0.key < $1.key }
-                .map { HeaderJSON.quoted($0.key) + ":" + HeaderJSON.quoted($0.value) }
+                .map { JSONLiteral.string($0.key) + ":" + JSONLiteral.string($0.value) }
             parts.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
         }
         var offset = 0
         for name in names {
             let tensor = tensors[name]!
             let byteCount = tensor.count * 4
-            parts.append(HeaderJSON.quoted(name) + ":{\"dtype\":\"F32\",\"shape\":["
+            parts.append(JSONLiteral.string(name) + ":{\"dtype\":\"F32\",\"shape\":["
                          + tensor.shape.map(String.init).joined(separator: ",")
                          + "],\"data_offsets\":[\(offset),\(offset + byteCount)]}")
             offset += byteCount

@@ -1,5 +1,6 @@
 import Foundation
 import GeoCells
+import TensorEngine
 
 /// The scores of a set of predictions against the truth: the paper's table (eq. 9: share within
 /// 1 / 25 / 200 / 750 / 2500 km), mean and median error, and the per-image rows behind them.
@@ -51,13 +52,13 @@ public struct GeoEvaluation: Sendable {
     /// The `--json` document (DESIGN.md): `{"images": N, "accuracy": {"1": %, "25": %, "200": %,
     /// "750": %, "2500": %}, "meanKm": x, "medianKm": y}`; keys in that order.
     public var json: String {
-        "{\"images\": \(table.count), \"accuracy\": \(accuracyJSON), \"meanKm\": \(jsonNumber(table.meanKm)), "
-            + "\"medianKm\": \(jsonNumber(table.medianKm))}"
+        "{\"images\": \(table.count), \"accuracy\": \(accuracyJSON), \"meanKm\": \(JSONLiteral.number(table.meanKm)), "
+            + "\"medianKm\": \(JSONLiteral.number(table.medianKm))}"
     }
 
     /// `{"1": %, "25": %, ...}`: the threshold in km (an integer) to the percent within it.
     public var accuracyJSON: String {
-        let pairs = zip(AccuracyTable.thresholdsKm, table.percentWithin).map { "\"\(Int($0))\": \(jsonNumber($1))" }
+        let pairs = zip(AccuracyTable.thresholdsKm, table.percentWithin).map { "\"\(Int($0))\": \(JSONLiteral.number($1))" }
         return "{" + pairs.joined(separator: ", ") + "}"
     }
 
@@ -94,9 +95,4 @@ public struct GeoEvaluation: Sendable {
         }
         return text
     }
-}
-
-/// A finite double as JSON (JSON has no NaN or infinity: those become null).
-func jsonNumber(_ value: Double) -> String {
-    value.isFinite ? "\(value)" : "null"
 }

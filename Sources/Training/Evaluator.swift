@@ -142,8 +142,8 @@ public struct ValidationLoss: Sendable, Equatable {
 
     /// `{"total": x, "coarse": x, ...}` in `HeadName` order.
     public var json: String {
-        let heads = HeadName.allCases.compactMap { head in perHead[head].map { ", \"\(head.rawValue)\": \(jsonNumber($0))" } }
-        return "{\"total\": \(jsonNumber(total))" + heads.joined() + ", \"images\": \(images)}"
+        let heads = HeadName.allCases.compactMap { head in perHead[head].map { ", \"\(head.rawValue)\": \(JSONLiteral.number($0))" } }
+        return "{\"total\": \(JSONLiteral.number(total))" + heads.joined() + ", \"images\": \(images)}"
     }
 }
 

@@ -37,8 +37,4 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(runCommandLine(["predict", "--model", vitMT]), ExitCode.usage)
         XCTAssertEqual(runCommandLine(["predict", photo, photo, "--model", dual, "--seg", photo]), ExitCode.usage)
     }
-
-    func testJSONStringsAreEscaped() {
-        XCTAssertEqual(PredictCommand.jsonString("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"")
-    }
 }

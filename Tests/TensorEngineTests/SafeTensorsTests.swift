@@ -128,3 +128,20 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 }
+
+final class JSONLiteralTests: XCTestCase {
+    /// Escapes what JSON requires, and our own header parser reads every literal back unchanged.
+    func testStringsAreEscapedAndReadBack() throws {
+        XCTAssertEqual(JSONLiteral.string("a\"b\\c\n"), #""a\"b\\c\n""#)
+        XCTAssertEqual(JSONLiteral.string("\u{1}"), #""\u0001""#)
+        for text in ["", "plain", "quote \" backslash \\ tab \t cr \r", "\u{0}\u{1f}", "naïve 東京 🌋", "../a b.png"] {
+            XCTAssertEqual(try HeaderJSON.parse(Array(JSONLiteral.string(text).utf8)), .string(text), text)
+        }
+    }
+
+    func testNumbersWithoutAJSONFormAreNull() {
+        XCTAssertEqual(JSONLiteral.number(1.5), "1.5")
+        XCTAssertEqual(JSONLiteral.number(.nan), "null")
+        XCTAssertEqual(JSONLiteral.number(-.infinity), "null")
+    }
+}
