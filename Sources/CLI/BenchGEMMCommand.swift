@@ -18,10 +18,12 @@ struct BenchGEMMCommand: Command {
         .option("repeats", value: "n", "Timed runs per shape; the best is reported (default: 5)."),
         .flag("cpu-time", "Divide by process CPU seconds, not wall seconds: GFLOP per core-second, steadier on a busy machine."),
         .flag("peak", "Also measure the FMA peak (GFLOP/s) per thread count and print each result's % of it."),
+        .option("shapes", value: "MxKxN[:op],...", "Time these instead of ViT-B/16's; op is AB, AtB or ABt (default: all three). scripts/bench/gemm.py times one shape at a time, alternating with numpy."),
     ]
     static let examples = [
         "translocator bench gemm",
         "translocator bench gemm --json --threads 2",
+        "translocator bench gemm --shapes 1576x768x2304:AtB,197x768x2304 --threads 2",
         "python3 scripts/bench/gemm.py",
     ]
 
@@ -41,6 +43,28 @@ struct BenchGEMMCommand: Command {
         ] }
     }
 
+    /// Parses `--shapes`: comma-separated `MxKxN`, each optionally `:AB`, `:AtB` or `:ABt`
+    /// (without one, all three forms, as the default list has).
+    static func parseShapes(_ text: String) throws -> [GEMMShape] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).flatMap { word -> [GEMMShape] in
+            let parts = word.split(separator: ":", omittingEmptySubsequences: false)
+            let sizes = parts[0].split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count <= 2, sizes.count == 3, let m = sizes[0], let k = sizes[1], let n = sizes[2],
+                  [m, k, n].allSatisfy({ 1...16_384 ~= $0 }) else {
+                throw UsageError("--shapes wants MxKxN[:AB|AtB|ABt] with sizes in 1...16384, got '\(word)'")
+            }
+            let forms: [(transposeA: Bool, transposeB: Bool)] = [(false, false), (true, false), (false, true)]
+            let names = ["AB", "AtB", "ABt"]
+            guard parts.count == 2 else {
+                return forms.map { GEMMShape(m: m, n: n, k: k, transposeA: $0.transposeA, transposeB: $0.transposeB) }
+            }
+            guard let form = names.firstIndex(of: String(parts[1])) else {
+                throw UsageError("--shapes: unknown form '\(parts[1])' in '\(word)' (AB, AtB or ABt)")
+            }
+            return [GEMMShape(m: m, n: n, k: k, transposeA: forms[form].transposeA, transposeB: forms[form].transposeB)]
+        }
+    }
+
     static func run(_ arguments: ParsedArguments) throws {
         let threadCounts = try arguments.intList("threads", default: [1, 2])
         guard threadCounts.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
@@ -49,6 +73,7 @@ struct BenchGEMMCommand: Command {
         let repeats = try arguments.int("repeats", default: 5, in: 1...1000)
         let json = arguments.flag("json")
         let cpuTime = arguments.flag("cpu-time")
+        let shapes = try arguments.string("shapes").map(parseShapes) ?? Self.shapes
         var peaks: [Int: Double] = [:]
         // Measured before the GEMMs and again after them, keeping the higher: a cold process
         // started at a lower clock and read ~80 per core where the GEMMs later ran at 86.
