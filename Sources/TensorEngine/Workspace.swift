@@ -40,8 +40,7 @@ final class ScratchBuffer: @unchecked Sendable {
     init(capacity: Int) {
         Engine.countAllocation()
         self.capacity = max(capacity, 16)
-        base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: self.capacity)
+        base = allocateFloats(self.capacity)
     }
 
     /// Makes room for `count` floats; the contents are undefined afterwards.
@@ -50,8 +49,7 @@ final class ScratchBuffer: @unchecked Sendable {
         Engine.countAllocation()
         UnsafeMutableRawPointer(base).deallocate()
         capacity = count
-        base = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: count)
+        base = allocateFloats(count)
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }

@@ -103,6 +103,46 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    func testCacheLineWalkLoadsEveryLineOfEachRunOnceAndNothingOutside() {
+        // Runs of 5, 16, 40 and 256 floats, 4 bytes past a line boundary and 37 floats apart
+        // where strided: the walk's loads must land on every cache line each run spans, only
+        // inside the runs, and be split over calls without repeating or skipping a line.
+        for (segments, length, stride) in [(3, 5, 37), (4, 16, 37), (2, 40, 97), (1, 256, 0)] {
+            let count = 1 + (segments - 1) * stride + length
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { storage.deallocate() }
+            // Bits: 1 inside a run, 2^20 between runs, so the sum counts loads and catches strays.
+            for i in 0..<count { storage[i] = Float(bitPattern: 1 << 20) }
+            for s in 0..<segments { for j in 0..<length { storage[1 + s * stride + j] = Float(bitPattern: 1) } }
+            var walk = CacheLineWalk(storage + 1, segments: segments, length: length, stride: stride)
+            var loads: UInt32 = 0
+            while true {
+                let sum = walk.touch(count: 3)
+                if sum == 0 { break }
+                loads += sum
+            }
+            XCTAssertEqual(Int(loads), walk.lineCount, "\(segments)×\(length): a load outside the runs")
+            // The offsets the walk uses (one per line, the last clamped into the run) cover every line.
+            let firstByte = Int(bitPattern: storage + 1) % 64
+            for s in 0..<segments {
+                let spanned = Set((0..<length).map { (firstByte + 4 * (s * stride + $0)) / 64 })
+                let touched = Set((0..<walk.linesPerSegment).map { (firstByte + 4 * (s * stride + min(16 * $0, length - 1))) / 64 })
+                XCTAssertEqual(touched, spanned, "\(segments)×\(length) run \(s)")
+            }
+        }
+    }
+
+    func testLargeBuffersStartOnAHugePage() {
+        // Operands of 4 MiB and more are 2 MiB-aligned so that madvise can back them with huge pages.
+        let large = allocateFloats(1 << 20), small = allocateFloats(1000)
+        defer { large.deallocate(); small.deallocate() }
+        XCTAssertEqual(Int(bitPattern: large) % (2 << 20), 0)
+        XCTAssertEqual(Int(bitPattern: small) % 64, 0)
+        let tensor = Tensor(zeros: [1024, 1024])
+        XCTAssertEqual(Int(bitPattern: tensor.data) % (2 << 20), 0)
+        XCTAssertEqual(tensor.data[1024 * 1024 - 1], 0)
+    }
+
     func testPackedWeightMatchesUnpacked() {
         let m = 45, k = 70, n = 33
         let x = randomArray(m * k, seed: 21), w = randomArray(n * k, seed: 22)
