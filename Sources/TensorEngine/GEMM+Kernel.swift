@@ -99,14 +99,79 @@ func packBPanel(_ shape: GEMMShape, _ b: UnsafePointer<Float>, p0: Int, kcLen: I
             }
         }
     } else {
+        // Bᵀ stored N×K: the panel's NR columns are NR storage rows, contiguous in p. Full
+        // panels go 8×8 blocks at a time through registers (twice as fast as element by element,
+        // which stored each float to its own line: 3.4 → 1.7 ms for 768×2304 on one core).
+        var p = 0
+        if columns == gemmNR {
+            let rowBytes = shape.ldb * 4
+            while p + 8 <= kcLen {
+                for half in 0..<2 {
+                    let source = UnsafeRawPointer(b + (j0 + half * 8) * shape.ldb + p0 + p)
+                    var block = Block8x8(rows: source, rowBytes: rowBytes)
+                    block.transpose()
+                    block.store(UnsafeMutableRawPointer(out + p * gemmNR + half * 8), rowBytes: gemmNR * 4)
+                }
+                p += 8
+            }
+        }
         for j in 0..<gemmNR {
             if j < columns {
                 let column = b + (j0 + j) * shape.ldb + p0          // contiguous in p
-                for p in 0..<kcLen { out[p &* gemmNR &+ j] = column[p] }
+                for q in p..<kcLen { out[q &* gemmNR &+ j] = column[q] }
             } else {
-                for p in 0..<kcLen { out[p &* gemmNR &+ j] = 0 }
+                for q in p..<kcLen { out[q &* gemmNR &+ j] = 0 }
             }
         }
+    }
+}
+
+/// Eight SIMD8 rows in registers, transposed in three rounds of two-vector shuffles (the
+/// classic unpack / 64-bit shuffle / 128-bit lane swap). Used by the packers where they read
+/// across rows: Bᵀ's panels and A's row panels.
+struct Block8x8 {
+    var r0, r1, r2, r3, r4, r5, r6, r7: SIMD8<Float>
+
+    /// Rows from `rows`, `rowBytes` apart; with `count` < 8 the missing rows are zero.
+    @inline(__always)
+    init(rows: UnsafeRawPointer, rowBytes: Int, count: Int = 8) {
+        @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+            i < count ? (rows + i &* rowBytes).loadUnaligned(as: SIMD8<Float>.self) : SIMD8()
+        }
+        r0 = row(0); r1 = row(1); r2 = row(2); r3 = row(3); r4 = row(4); r5 = row(5); r6 = row(6); r7 = row(7)
+    }
+
+    @inline(__always)
+    mutating func transpose() {
+        @inline(__always) func low(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5])
+        }
+        @inline(__always) func high(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7])
+        }
+        @inline(__always) func lowPairs(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(a[0], a[1], b[0], b[1], a[4], a[5], b[4], b[5])
+        }
+        @inline(__always) func highPairs(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            SIMD8(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7])
+        }
+        let t0 = low(r0, r1), t1 = high(r0, r1), t2 = low(r2, r3), t3 = high(r2, r3)
+        let t4 = low(r4, r5), t5 = high(r4, r5), t6 = low(r6, r7), t7 = high(r6, r7)
+        let u0 = lowPairs(t0, t2), u1 = highPairs(t0, t2), u2 = lowPairs(t1, t3), u3 = highPairs(t1, t3)
+        let u4 = lowPairs(t4, t6), u5 = highPairs(t4, t6), u6 = lowPairs(t5, t7), u7 = highPairs(t5, t7)
+        r0 = SIMD8(lowHalf: u0.lowHalf, highHalf: u4.lowHalf); r4 = SIMD8(lowHalf: u0.highHalf, highHalf: u4.highHalf)
+        r1 = SIMD8(lowHalf: u1.lowHalf, highHalf: u5.lowHalf); r5 = SIMD8(lowHalf: u1.highHalf, highHalf: u5.highHalf)
+        r2 = SIMD8(lowHalf: u2.lowHalf, highHalf: u6.lowHalf); r6 = SIMD8(lowHalf: u2.highHalf, highHalf: u6.highHalf)
+        r3 = SIMD8(lowHalf: u3.lowHalf, highHalf: u7.lowHalf); r7 = SIMD8(lowHalf: u3.highHalf, highHalf: u7.highHalf)
+    }
+
+    /// Stores the eight rows `rowBytes` apart.
+    @inline(__always)
+    func store(_ out: UnsafeMutableRawPointer, rowBytes: Int) {
+        out.storeBytes(of: r0, as: SIMD8<Float>.self); (out + rowBytes).storeBytes(of: r1, as: SIMD8<Float>.self)
+        (out + 2 * rowBytes).storeBytes(of: r2, as: SIMD8<Float>.self); (out + 3 * rowBytes).storeBytes(of: r3, as: SIMD8<Float>.self)
+        (out + 4 * rowBytes).storeBytes(of: r4, as: SIMD8<Float>.self); (out + 5 * rowBytes).storeBytes(of: r5, as: SIMD8<Float>.self)
+        (out + 6 * rowBytes).storeBytes(of: r6, as: SIMD8<Float>.self); (out + 7 * rowBytes).storeBytes(of: r7, as: SIMD8<Float>.self)
     }
 }
 
@@ -120,12 +185,36 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
         for ip in 0..<panels {
             let out = packed + ip * kcLen * gemmMR
             let r0 = ip * gemmMR, panelRows = min(gemmMR, rows - r0)
+            // A full panel 8 columns at a time: six rows (and two zero rows) transposed in
+            // registers; column q's six values are stored as a SIMD8 whose last two lanes the
+            // next column's store overwrites, except the eighth, stored as 4 + 2.
+            var p = 0
+            if panelRows == gemmMR {
+                let rows = UnsafeRawPointer(a + (i0 + r0) * shape.lda + p0)
+                while p + 8 <= kcLen {
+                    var block = Block8x8(rows: rows + p * 4, rowBytes: shape.lda * 4, count: gemmMR)
+                    block.transpose()
+                    let o = UnsafeMutableRawPointer(out + p * gemmMR)
+                    let columnBytes = gemmMR * 4
+                    o.storeBytes(of: block.r0, as: SIMD8<Float>.self)
+                    (o + columnBytes).storeBytes(of: block.r1, as: SIMD8<Float>.self)
+                    (o + 2 * columnBytes).storeBytes(of: block.r2, as: SIMD8<Float>.self)
+                    (o + 3 * columnBytes).storeBytes(of: block.r3, as: SIMD8<Float>.self)
+                    (o + 4 * columnBytes).storeBytes(of: block.r4, as: SIMD8<Float>.self)
+                    (o + 5 * columnBytes).storeBytes(of: block.r5, as: SIMD8<Float>.self)
+                    (o + 6 * columnBytes).storeBytes(of: block.r6, as: SIMD8<Float>.self)
+                    (o + 7 * columnBytes).storeBytes(of: block.r7.lowHalf, as: SIMD4<Float>.self)
+                    (o + 7 * columnBytes + 16).storeBytes(of: block.r7[4], as: Float.self)
+                    (o + 7 * columnBytes + 20).storeBytes(of: block.r7[5], as: Float.self)
+                    p += 8
+                }
+            }
             for r in 0..<gemmMR {
                 if r < panelRows {
                     let row = a + (i0 + r0 + r) * shape.lda + p0            // contiguous in p
-                    for p in 0..<kcLen { out[p &* gemmMR &+ r] = row[p] }
+                    for q in p..<kcLen { out[q &* gemmMR &+ r] = row[q] }
                 } else {
-                    for p in 0..<kcLen { out[p &* gemmMR &+ r] = 0 }
+                    for q in p..<kcLen { out[q &* gemmMR &+ r] = 0 }
                 }
             }
         }
