@@ -8,7 +8,9 @@ import Foundation
 /// A B micro-panel (KC×NR = 16 KiB) stays in L1 while the MC×KC block of A (up to 240 KiB) streams
 /// from L2 (512 KiB per core here). Measured per CPU-second on one core (ZZ probes, loaded
 /// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes from ~72 to ~80 GFLOP/s; KC 256 vs 384 and NC
-/// 384 vs 768 were within noise. Output tiles are MC×NC, handed to workers dynamically.
+/// 384 vs 768 were within noise. Rechecked on a quiet machine with packing and prefetch as now
+/// (CPU-time GFLOP/s, one core): KC 192-384, MC 96-528 and NC 256-1536 all within ±2% of these,
+/// none better on every shape. Output tiles are MC×NC, handed to workers dynamically.
 let gemmMR = 6, gemmNR = 16
 let gemmKC = 256, gemmMC = 240, gemmNC = 768
 
@@ -65,15 +67,36 @@ struct GEMMPlan {
 /// kb·KC·paddedN + jp·kcLen·NR and holds kcLen rows of NR floats, zero beyond column N.
 func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
            plan: GEMMPlan, threads: Int) {
-    let panels = plan.paddedN / gemmNR
-    let tasks = plan.kBlocks * panels
+    // A task packs up to 8 neighbouring panels. B stored K×N is read a row of all 8 at a time
+    // (512 contiguous bytes) rather than a panel's 64-byte column strip down all kcLen rows.
+    let panels = plan.paddedN / gemmNR, panelsPerTask = 8
+    let groups = (panels + panelsPerTask - 1) / panelsPerTask
+    let tasks = plan.kBlocks * groups
     let source = SharedPointer(b), destination = SharedPointer(packed)
     let workers = shape.k * shape.n < 1 << 16 ? 1 : threads
-    parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panel
-        let kb = task / panels, jp = task % panels
+    parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panels
+        let kb = task / groups, first = (task % groups) * panelsPerTask
+        let count = min(panelsPerTask, panels - first)
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
-        packBPanel(shape, UnsafePointer(source.base), p0: p0, kcLen: kcLen, j0: jp * gemmNR,
-                   into: destination.base + kb * gemmKC * plan.paddedN + jp * kcLen * gemmNR)
+        let out = destination.base + kb * gemmKC * plan.paddedN + first * kcLen * gemmNR
+        let fullPanels = shape.transposeB ? 0 : min(count, (shape.n - first * gemmNR) / gemmNR)
+        if fullPanels > 0 {
+            let panelStride = kcLen * gemmNR
+            for p in 0..<kcLen {
+                let row = UnsafeRawPointer(source.base + (p0 + p) * shape.ldb + first * gemmNR)
+                let o = UnsafeMutableRawPointer(out + p * gemmNR)
+                for panel in 0..<fullPanels {
+                    let from = row + panel * gemmNR * 4, to = o + panel * panelStride * 4
+                    to.storeBytes(of: from.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                  toByteOffset: 32, as: SIMD8<Float>.self)
+                }
+            }
+        }
+        for panel in fullPanels..<count {
+            packBPanel(shape, UnsafePointer(source.base), p0: p0, kcLen: kcLen, j0: (first + panel) * gemmNR,
+                       into: out + panel * kcLen * gemmNR)
+        }
     }
 }
 
@@ -223,12 +246,22 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
     // Aᵀ stored K×M: row p of storage holds column p of op(A). One pass over the rows, each
     // spread across all panels: every row (often its own 4 KiB page, lda·4 bytes apart) is
     // touched once per block instead of once per panel, which thrashed the TLB.
+    // A panel's six values are copied as one SIMD8 whose last two lanes land in the next
+    // column's slot, which the next row of storage overwrites: every column but the block's
+    // last, and only where the load's two extra lanes stay inside row i of op(A)'s M columns.
     let fullPanels = rows / gemmMR
+    let wideLoads = shape.m - i0 < 8 ? 0 : min(fullPanels, (shape.m - i0 - 8) / gemmMR + 1)
     for p in 0..<kcLen {
         let source = a + (p0 + p) &* shape.lda + i0
         var dst = packed + p &* gemmMR
         let panelStride = kcLen &* gemmMR
-        for ip in 0..<fullPanels {
+        let wide = p + 1 < kcLen ? wideLoads : 0
+        for ip in 0..<wide {
+            let value = UnsafeRawPointer(source + ip &* gemmMR).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst).storeBytes(of: value, as: SIMD8<Float>.self)
+            dst += panelStride
+        }
+        for ip in wide..<fullPanels {
             let src = source + ip &* gemmMR
             dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]
             dst[3] = src[3]; dst[4] = src[4]; dst[5] = src[5]
@@ -300,9 +333,16 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
     let panelSlots = SharedPointer(scratch + plan.packedACount)
     parallelFor(tasks: tasks, threads: workers) { worker, task in  // task writes its own C tile; worker its slot
         let panel = panelSlots.base + worker * gemmKC * gemmNR
-        gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base) { kb, kcLen, j0 in
-            packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
-            return panel
+        gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base,
+                 bPanel: { kb, kcLen, j0 in
+                     packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
+                     return panel
+                 }) { kb, kcLen, j0 in
+            // The next panel's source: kcLen rows of up to NR floats (B), or up to NR rows of kcLen (Bᵀ).
+            let columns = min(gemmNR, shape.n - j0)
+            let start = UnsafePointer(bShared.base) + (shape.transposeB ? j0 * shape.ldb + kb * gemmKC : kb * gemmKC * shape.ldb + j0)
+            return shape.transposeB ? CacheLineWalk(start, segments: columns, length: kcLen, stride: shape.ldb)
+                                    : CacheLineWalk(start, segments: kcLen, length: columns, stride: shape.ldb)
         }
     }
 }
@@ -310,23 +350,20 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
 /// One MC×NC output tile over the whole K, from packed A; `bPanel(kb, kcLen, j0)` gives the
 /// packed B panel of block kb at columns j0..<j0+NR (already packed, or packed on the spot).
 ///
-/// While one B panel sweeps over A, the next packed panel is brought into cache a slice per
-/// microkernel call: `nextPanel(kb, kcLen, j0)` says where panel (kb, j0) lies (nil: B is
-/// streamed; touching the next panel's source rows there, up to 512 lines 4 KiB apart, made
-/// 197×768×2304 15% slower). Without it the first call of every sweep waits
-/// on the panel line by line from L3; with it the 1576-row products ran 4-9% faster (median of
-/// 6 interleaved rounds, 2 threads). Swift has no prefetch instruction, so these are plain
-/// loads whose values reach `PrefetchSink.keep`, which the optimizer cannot drop.
+/// While one B panel sweeps over A, the next panel is prefetched a slice per microkernel call:
+/// `nextPanel(kb, kcLen, j0)` says where panel (kb, j0) lies: packed, or its source rows in B
+/// when B is streamed. Without it the first call of every sweep waits on the panel line by
+/// line from L3. (Plain loads in place of the prefetches, as before `prefetchForRead`, helped
+/// the 1576-row products by 4-9% but made the streamed 197×768×2304 15% slower: a load that
+/// misses holds up retirement, a prefetch does not.)
 @inline(__always)
 func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ packedA: UnsafeMutablePointer<Float>,
               beta: Float, _ c: UnsafeMutablePointer<Float>,
               bPanel: (_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float>,
-              nextPanel: ((_ kb: Int, _ kcLen: Int, _ j0: Int) -> CacheLineWalk)? = nil) {
+              nextPanel: (_ kb: Int, _ kcLen: Int, _ j0: Int) -> CacheLineWalk) {
     let i0 = (tile / plan.nTiles) * plan.mc, rows = min(plan.mc, shape.m - i0)
     let j0 = (tile % plan.nTiles) * plan.nc, columns = min(plan.nc, shape.n - j0)
     let panelsA = (rows + gemmMR - 1) / gemmMR
-    var touched: UInt32 = 0
-    defer { PrefetchSink.keep(touched) }
     var edge = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
     for kb in 0..<plan.kBlocks {
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
@@ -340,13 +377,13 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
             let nextInBlock = jr + gemmNR < columns
             let nextKB = nextInBlock ? kb : kb + 1
             var prefetch = CacheLineWalk(UnsafePointer(panelB), segments: 0, length: 0, stride: 0)
-            if let nextPanel, nextKB < plan.kBlocks {
+            if nextKB < plan.kBlocks {
                 prefetch = nextPanel(nextKB, min(gemmKC, shape.k - nextKB * gemmKC), nextInBlock ? j0 + jr + gemmNR : j0)
             }
             let linesPerCall = (prefetch.lineCount + panelsA - 1) / panelsA
             var ir = 0
             while ir < rows {
-                touched &+= prefetch.touch(count: linesPerCall)
+                prefetch.prefetch(count: linesPerCall)
                 let aPanel = aBlock + (ir / gemmMR) * kcLen * gemmMR
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
@@ -372,10 +409,10 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
     }
 }
 
-// MARK: - Prefetch by load
+// MARK: - Prefetch walk
 
 /// A strided region to bring into cache: `segments` runs of `length` floats, `stride` floats
-/// apart, walked one cache line at a time by `touch(count:)`.
+/// apart, walked one cache line at a time by `prefetch(count:)`, a few lines per microkernel call.
 struct CacheLineWalk {
     let base: UnsafePointer<Float>
     let segments: Int, length: Int, stride: Int
@@ -389,31 +426,23 @@ struct CacheLineWalk {
 
     var lineCount: Int { segments * linesPerSegment }
 
-    /// Loads one float from each of the next `count` lines and returns the sum of their bits.
-    /// No division in the loop: it runs beside every microkernel call.
+    /// Prefetches the next `count` lines of the walk.
     @inline(__always)
-    mutating func touch(count: Int) -> UInt32 {
-        var sum: UInt32 = 0
+    mutating func prefetch(count: Int) {
+        visitNextLines(count) { prefetchForRead($0) }
+    }
+
+    /// Gives `visit` one address inside each of the next `count` lines (the last of a run
+    /// clamped into it). No division in the loop: it runs beside every microkernel call.
+    @inline(__always)
+    mutating func visitNextLines(_ count: Int, _ visit: (UnsafePointer<Float>) -> Void) {
         var remaining = count
         while remaining > 0 && segment < segments {
-            sum &+= base[segment &* stride &+ min(line &* 16, length &- 1)].bitPattern
+            visit(base + (segment &* stride &+ min(line &* 16, length &- 1)))
             line &+= 1
             if line == linesPerSegment { line = 0; segment &+= 1 }
             remaining &-= 1
         }
-        return sum
-    }
-}
-
-/// Where prefetching loads' values go: a branch on them keeps the optimizer from deleting the
-/// loads, and it is almost never taken (then it only counts, under a lock).
-enum PrefetchSink {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var count = 0
-
-    @inline(__always)
-    static func keep(_ bits: UInt32) {
-        if bits == 0x7FC0_0D1E { lock.lock(); count += 1; lock.unlock() }
     }
 }
 
@@ -432,6 +461,13 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
     var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+    // The tile's six rows of C (64 bytes each, maybe across two lines) are read or written only
+    // after the loop, by which time these have arrived: the C tile of a K block has left L2
+    // (228×768 floats) since the previous block's pass.
+    for row in 0..<gemmMR {
+        prefetchForRead(c + row &* ldc)
+        prefetchForRead(c + (row &* ldc &+ 15))
+    }
     var ap = a
     var bp = UnsafeRawPointer(b)
     for _ in 0..<kc {

@@ -103,32 +103,31 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    func testCacheLineWalkLoadsEveryLineOfEachRunOnceAndNothingOutside() {
+    func testCacheLineWalkVisitsEveryLineOfEachRunOnceAndNothingOutside() {
         // Runs of 5, 16, 40 and 256 floats, 4 bytes past a line boundary and 37 floats apart
-        // where strided: the walk's loads must land on every cache line each run spans, only
-        // inside the runs, and be split over calls without repeating or skipping a line.
+        // where strided: the walk must give an address inside every cache line each run spans,
+        // only inside the runs, split over calls of 3 without repeating or skipping a line.
         for (segments, length, stride) in [(3, 5, 37), (4, 16, 37), (2, 40, 97), (1, 256, 0)] {
             let count = 1 + (segments - 1) * stride + length
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer { storage.deallocate() }
-            // Bits: 1 inside a run, 2^20 between runs, so the sum counts loads and catches strays.
-            for i in 0..<count { storage[i] = Float(bitPattern: 1 << 20) }
-            for s in 0..<segments { for j in 0..<length { storage[1 + s * stride + j] = Float(bitPattern: 1) } }
-            var walk = CacheLineWalk(storage + 1, segments: segments, length: length, stride: stride)
-            var loads: UInt32 = 0
+            let start = UnsafePointer(storage + 1)
+            var walk = CacheLineWalk(start, segments: segments, length: length, stride: stride)
+            var visited: [Int] = []                      // float offsets from `start`
             while true {
-                let sum = walk.touch(count: 3)
-                if sum == 0 { break }
-                loads += sum
+                let before = visited.count
+                walk.visitNextLines(3) { visited.append(start.distance(to: $0)) }
+                if visited.count == before { break }
+                XCTAssertLessThanOrEqual(visited.count - before, 3)
             }
-            XCTAssertEqual(Int(loads), walk.lineCount, "\(segments)×\(length): a load outside the runs")
-            // The offsets the walk uses (one per line, the last clamped into the run) cover every line.
-            let firstByte = Int(bitPattern: storage + 1) % 64
-            for s in 0..<segments {
-                let spanned = Set((0..<length).map { (firstByte + 4 * (s * stride + $0)) / 64 })
-                let touched = Set((0..<walk.linesPerSegment).map { (firstByte + 4 * (s * stride + min(16 * $0, length - 1))) / 64 })
-                XCTAssertEqual(touched, spanned, "\(segments)×\(length) run \(s)")
+            XCTAssertEqual(visited.count, walk.lineCount, "\(segments)×\(length)")
+            let inside = Set((0..<segments).flatMap { s in (0..<length).map { s * stride + $0 } })
+            for offset in visited {
+                XCTAssertTrue(inside.contains(offset), "\(segments)×\(length): offset \(offset) outside the runs")
             }
+            let firstByte = Int(bitPattern: start) % 64
+            func line(_ offset: Int) -> Int { (firstByte + 4 * offset) / 64 }
+            XCTAssertEqual(Set(visited.map(line)), Set(inside.map(line)), "\(segments)×\(length): lines missed")
         }
     }
 
