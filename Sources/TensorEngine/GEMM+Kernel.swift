@@ -10,31 +10,40 @@ import Foundation
 /// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes from ~72 to ~80 GFLOP/s; KC 256 vs 384 and NC
 /// 384 vs 768 were within noise. Rechecked on a quiet machine with packing and prefetch as now
 /// (CPU-time GFLOP/s, one core): KC 192-384, MC 96-528 and NC 256-1536 all within ±2% of these,
-/// none better on every shape. Output tiles are MC×NC, handed to workers dynamically.
+/// none better on every shape. Output tiles are MC×NC, handed to workers dynamically. NC is wide
+/// (a B block of KC×NC is 4 MiB, in L3) because every column tile packs its rows of A again:
+/// the 1576-row products run as row tiles only.
 let gemmMR = 6, gemmNR = 16
-let gemmKC = 256, gemmMC = 240, gemmNC = 768
+let gemmKC = 256, gemmMC = 240, gemmNC = 4096
 
 struct GEMMPlan {
-    let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC small enough for every worker
+    let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC narrower only to give every worker tiles
     let paddedN: Int            // N rounded up to NR
     let paddedM: Int            // M rounded up to MR
     let kBlocks: Int
     let mTiles: Int, nTiles: Int
     let packedBCount: Int       // K×paddedN
-    let packedACount: Int       // K×paddedM: all of op(A), packed once per call
+    let packedACount: Int       // K×paddedM: all of op(A), packed once per call (streaming B)
+    let aBlockCount: Int        // MC×KC: one tile's rows of A for one K block (a worker's, B packed)
 
     init(_ shape: GEMMShape, threads: Int = 1) {
         func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
         paddedN = roundUp(shape.n, gemmNR)
         paddedM = roundUp(shape.m, gemmMR)
         kBlocks = max(1, (shape.k + gemmKC - 1) / gemmKC)
-        // Equal row tiles (1576 rows: 7 × 228, not 6 × 240 + 136), each a multiple of MR.
-        let rowTiles = max(1, (shape.m + gemmMC - 1) / gemmMC)
+        // Equal row tiles (1576 rows: 8 × 198, not 6 × 240 + 136), each a multiple of MR, and
+        // with several workers a multiple of them where the rows allow: evening the workers out
+        // over rows costs nothing, over columns a repack of A (7 row tiles on 2 workers ran at
+        // 7/8 of two cores: fc2, 1576×3072×768).
+        var rowTiles = max(1, (shape.m + gemmMC - 1) / gemmMC)
+        if threads > 1 && rowTiles > 1 {
+            rowTiles = min(roundUp(rowTiles, threads), max(1, shape.m / gemmMR))
+        }
         mc = max(gemmMR, roundUp((shape.m + rowTiles - 1) / rowTiles, gemmMR))
         mTiles = max(1, (shape.m + mc - 1) / mc)
         // At least three tiles per worker, so that one slowed by another process evens out, and
         // a multiple of the workers where the columns allow, so that on a quiet machine none
-        // idles at the end: 7 tiles on 2 workers ran at 7/8 of two cores (fc2, 1576×3072×768).
+        // idles at the end.
         var columnTiles = max((shape.n + gemmNC - 1) / gemmNC, (3 * threads + mTiles - 1) / mTiles)
         func tileWidth(_ tiles: Int) -> Int { max(gemmNR, roundUp((shape.n + tiles - 1) / tiles, gemmNR)) }
         func tileCount(_ width: Int) -> Int { max(1, (shape.n + width - 1) / width) }
@@ -46,6 +55,7 @@ struct GEMMPlan {
         nTiles = tileCount(nc)
         packedBCount = max(shape.k, 1) * paddedN
         packedACount = max(shape.k, 1) * paddedM
+        aBlockCount = mc * gemmKC
     }
 
     /// One row tile: every B panel is used by one tile only, so packing B in a pass of its own
@@ -54,10 +64,10 @@ struct GEMMPlan {
     /// was ~20% of the call.
     var streamsB: Bool { mTiles == 1 }
 
-    /// Floats of scratch a call needs beside its output: A packed whole, plus B packed whole or,
-    /// streaming, one KC×NR panel per worker.
+    /// Floats of scratch a call needs beside its output: streaming B, A packed whole and one
+    /// KC×NR panel per worker; else B packed whole and one MC×KC block of A per worker.
     func scratchCount(workers: Int) -> Int {
-        packedACount + (streamsB ? workers * gemmKC * gemmNR : packedBCount)
+        streamsB ? packedACount + workers * gemmKC * gemmNR : packedBCount + workers * aBlockCount
     }
 }
 
@@ -278,9 +288,9 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
 // MARK: - Driver
 
 /// Packs all of op(A) (M×K) into KC-column blocks of MR-row panels, in parallel over
-/// (block, MC rows): block kb, panel ip starts at kb·KC·paddedM + ip·kcLen·MR. Packing A once
-/// per call, rather than once per output tile, matters most for Aᵀ·B with a long K (measured:
-/// 53 → 62 GFLOP/s per core on 1576×3072×768 from halving the repacks alone).
+/// (block, MC rows): block kb, panel ip starts at kb·KC·paddedM + ip·kcLen·MR. For a streamed
+/// B: its one row tile (M ≤ MC) is swept by every column tile, so A is packed once up front
+/// rather than once per column tile.
 func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
               plan: GEMMPlan, threads: Int) {
     let tasks = plan.kBlocks * plan.mTiles
@@ -295,29 +305,38 @@ func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: Unsafe
     }
 }
 
-/// The blocked loops over a packed B: packs A, then computes output tiles (MC×NC) in parallel;
-/// in each, for every KC block, B's panels (outer, L1-resident) sweep over A's panels (inner,
-/// from L2). `packedA`: K×paddedM floats of scratch, or nil to borrow from the pool.
+/// The blocked loops over a packed B: output tiles (MC×NC) in parallel; in each, for every KC
+/// block, the tile's rows of A are packed into the worker's block (MC×KC, stays in L2), then B's
+/// panels (outer, L1-resident) sweep over A's panels (inner, from L2). A packed per tile right
+/// before its sweeps, not all of it once per call (as `packAllA`): the packed block never goes
+/// to memory and back. fc2 (1576×3072×768) packed 19 MB of A that way in 1.5-2.7 ms on two
+/// threads, 5-9% of the call. `aBlocks`: `threads` × `plan.aBlockCount` floats of scratch, or
+/// nil to borrow from the pool.
 func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
                  _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
-                 threads: Int, packedA givenPackedA: UnsafeMutablePointer<Float>? = nil) {
+                 threads: Int, aBlocks givenBlocks: UnsafeMutablePointer<Float>? = nil) {
     let tasks = plan.mTiles * plan.nTiles
     let workers = max(1, min(threads, tasks))
-    let run = { (packedA: UnsafeMutablePointer<Float>) in
-        packAllA(shape, a, into: packedA, plan: plan, threads: threads)
-        let aShared = SharedPointer(packedA), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
-        parallelFor(tasks: tasks, threads: workers) { _, task in   // task writes its own C tile
+    let run = { (aBlocks: UnsafeMutablePointer<Float>) in
+        let source = SharedPointer(a)
+        let blocks = SharedPointer(aBlocks), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
+        parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile; worker its A block
             func panel(_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float> {
                 bShared.base + kb * gemmKC * plan.paddedN + (j0 / gemmNR) * kcLen * gemmNR
             }
-            gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base,
+            let aBlock = blocks.base + worker * plan.aBlockCount
+            gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
+                     aBlock: { kb, kcLen, i0, rows in
+                         packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: kb * gemmKC, kcLen: kcLen, into: aBlock)
+                         return aBlock
+                     },
                      bPanel: panel) { kb, kcLen, j0 in
                 CacheLineWalk(UnsafePointer(panel(kb, kcLen, j0)), segments: 1, length: kcLen * gemmNR, stride: 0)
             }
         }
     }
-    if let givenPackedA { run(givenPackedA) }
-    else { ScratchPool.withBuffer(plan.packedACount, run) }
+    if let givenBlocks { run(givenBlocks) }
+    else { ScratchPool.withBuffer(workers * plan.aBlockCount, run) }
 }
 
 /// The blocked loops for a plan that `streamsB`: packs A, then computes the column tiles in
@@ -333,7 +352,10 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
     let panelSlots = SharedPointer(scratch + plan.packedACount)
     parallelFor(tasks: tasks, threads: workers) { worker, task in  // task writes its own C tile; worker its slot
         let panel = panelSlots.base + worker * gemmKC * gemmNR
-        gemmTile(shape, plan: plan, tile: task, alpha: alpha, aShared.base, beta: beta, cShared.base,
+        gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
+                 aBlock: { kb, kcLen, i0, _ in
+                     aShared.base + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR
+                 },
                  bPanel: { kb, kcLen, j0 in
                      packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
                      return panel
@@ -347,8 +369,9 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
     }
 }
 
-/// One MC×NC output tile over the whole K, from packed A; `bPanel(kb, kcLen, j0)` gives the
-/// packed B panel of block kb at columns j0..<j0+NR (already packed, or packed on the spot).
+/// One MC×NC output tile over the whole K. `aBlock(kb, kcLen, i0, rows)` gives rows
+/// i0..<i0+rows of op(A) for block kb in MR-row panels, and `bPanel(kb, kcLen, j0)` the B panel
+/// of block kb at columns j0..<j0+NR (each already packed, or packed on the spot).
 ///
 /// While one B panel sweeps over A, the next panel is prefetched a slice per microkernel call:
 /// `nextPanel(kb, kcLen, j0)` says where panel (kb, j0) lies: packed, or its source rows in B
@@ -357,8 +380,8 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
 /// the 1576-row products by 4-9% but made the streamed 197×768×2304 15% slower: a load that
 /// misses holds up retirement, a prefetch does not.)
 @inline(__always)
-func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ packedA: UnsafeMutablePointer<Float>,
-              beta: Float, _ c: UnsafeMutablePointer<Float>,
+func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta: Float, _ c: UnsafeMutablePointer<Float>,
+              aBlock: (_ kb: Int, _ kcLen: Int, _ i0: Int, _ rows: Int) -> UnsafeMutablePointer<Float>,
               bPanel: (_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float>,
               nextPanel: (_ kb: Int, _ kcLen: Int, _ j0: Int) -> CacheLineWalk) {
     let i0 = (tile / plan.nTiles) * plan.mc, rows = min(plan.mc, shape.m - i0)
@@ -368,7 +391,7 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
     for kb in 0..<plan.kBlocks {
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
         let blockBeta = kb == 0 ? beta : 1
-        let aBlock = packedA + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR
+        let packedA = aBlock(kb, kcLen, i0, rows)
         var jr = 0
         while jr < columns {
             let panelB = bPanel(kb, kcLen, j0 + jr)
@@ -384,7 +407,7 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, _ pac
             var ir = 0
             while ir < rows {
                 prefetch.prefetch(count: linesPerCall)
-                let aPanel = aBlock + (ir / gemmMR) * kcLen * gemmMR
+                let aPanel = packedA + (ir / gemmMR) * kcLen * gemmMR
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
                 if panelRows == gemmMR && panelColumns == gemmNR {

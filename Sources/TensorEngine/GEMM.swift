@@ -35,7 +35,8 @@ public struct GEMMShape: Sendable, Equatable {
 /// - Parameters:
 ///   - a, b, c: first elements of the operands, laid out as `shape` says.
 ///   - threads: workers (default `Engine.threadCount`); small products run on one.
-/// - Complexity: 2·M·N·K flops; packs B once (K×N floats of pooled scratch) and A per tile.
+/// - Complexity: 2·M·N·K flops; packs B once (K×N floats of pooled scratch) and A per tile
+///   (MC×KC per worker), or, with a single row tile, A once and B per panel.
 public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  beta: Float = 0, _ c: UnsafeMutablePointer<Float>, threads: Int = Engine.threadCount) {
     shape.check()
@@ -151,7 +152,7 @@ func gemmOnThisThread(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<F
     }
     packB(shape, b, into: scratch, plan: plan, threads: 1)
     gemmPackedB(shape, plan: plan, alpha: alpha, a, scratch, beta: beta, c, threads: 1,
-                packedA: scratch + plan.packedBCount)
+                aBlocks: scratch + plan.packedBCount)
 }
 
 /// C = beta·C over an M×N block; beta = 0 writes zeros without reading.

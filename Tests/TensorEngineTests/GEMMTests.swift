@@ -92,14 +92,24 @@ final class GEMMTests: XCTestCase {
             }
         }
         XCTAssertTrue(GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2).streamsB)
+        // Per-tile A blocks with two K blocks accumulate into C (beta), through padded strides.
+        for (transposeA, transposeB) in [(false, false), (true, true)] {
+            let shape = GEMMShape(m: 487, n: 45, k: 300, transposeA: transposeA, transposeB: transposeB,
+                                  lda: (transposeA ? 487 : 300) + 3, ldb: (transposeB ? 300 : 45) + 5, ldc: 47)
+            check(shape, alpha: 0.5, beta: -2, threads: 2, seed: seed)
+            seed += 1
+        }
     }
 
     func testTilesSplitEvenlyOverTwoWorkers() {
-        // fc2 at batch 8 has 7 row tiles: one column tile left a core idle for 1/8 of the call.
+        // fc2 at batch 8 needs 7 row tiles of at most MC rows: on two workers one idled for 1/8 of the call.
         for (m, n, k) in [(1576, 768, 3072), (1576, 2304, 768), (1576, 3072, 768), (768, 2304, 1576), (197, 2304, 768)] {
             let plan = GEMMPlan(GEMMShape(m: m, n: n, k: k), threads: 2)
             XCTAssertEqual(plan.mTiles * plan.nTiles % 2, 0, "\(m)×\(k)×\(n): \(plan.mTiles) × \(plan.nTiles) tiles")
             XCTAssertGreaterThanOrEqual(plan.mTiles * plan.nTiles, 6)
+            // Each column tile packs its rows of A again: ViT-B/16's batch-8 products (1576
+            // rows) split over rows only, so A is packed once.
+            if m == 1576 { XCTAssertEqual(plan.nTiles, 1, "\(m)×\(k)×\(n): A packed \(plan.nTiles) times") }
         }
     }
 
