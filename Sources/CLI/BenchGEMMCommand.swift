@@ -18,12 +18,14 @@ struct BenchGEMMCommand: Command {
         .option("repeats", value: "n", "Timed runs per shape; the best is reported (default: 5)."),
         .flag("cpu-time", "Divide by process CPU seconds, not wall seconds: GFLOP per core-second, steadier on a busy machine."),
         .flag("peak", "Also measure the FMA peak (GFLOP/s) per thread count and print each result's % of it."),
+        .flag("packed-b", "Pack B once ahead of the timed runs (PackedMatrix, as inference packs weights at load) and time the products alone."),
         .option("shapes", value: "MxKxN[:op],...", "Time these instead of ViT-B/16's; op is AB, AtB or ABt (default: all three). scripts/bench/gemm.py times one shape at a time, alternating with numpy."),
     ]
     static let examples = [
         "translocator bench gemm",
         "translocator bench gemm --json --threads 2",
         "translocator bench gemm --shapes 1576x768x2304:AtB,197x768x2304 --threads 2",
+        "translocator bench gemm --packed-b --shapes 1x6000x12893:ABt,8x6000x12893:ABt",
         "python3 scripts/bench/gemm.py",
     ]
 
@@ -72,7 +74,7 @@ struct BenchGEMMCommand: Command {
         }
         let repeats = try arguments.int("repeats", default: 5, in: 1...1000)
         let json = arguments.flag("json")
-        let cpuTime = arguments.flag("cpu-time")
+        let cpuTime = arguments.flag("cpu-time"), packedB = arguments.flag("packed-b")
         let shapes = try arguments.string("shapes").map(parseShapes) ?? Self.shapes
         var peaks: [Int: Double] = [:]
         // Measured before the GEMMs and again after them, keeping the higher: a cold process
@@ -86,7 +88,8 @@ struct BenchGEMMCommand: Command {
         var measured: [(shape: GEMMShape, threads: Int, gflops: Double)] = []
         for shape in shapes {
             for threads in threadCounts {
-                measured.append((shape, threads, GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats, cpuTime: cpuTime)))
+                measured.append((shape, threads, GEMMBenchmark.gflops(shape, threads: threads, repeats: repeats,
+                                                                         cpuTime: cpuTime, packedB: packedB)))
             }
         }
         if arguments.flag("peak") { measurePeaks() }

@@ -6,15 +6,23 @@ public enum GEMMBenchmark {
     /// warm-up (the warm-up also sizes the scratch pool, so timed runs allocate nothing).
     /// `cpuTime`: divide by the process's CPU seconds instead of wall seconds: GFLOP per
     /// core-second, which a machine shared with other work disturbs far less (with several
-    /// threads it measures per-core efficiency, not throughput).
-    public static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5, cpuTime: Bool = false) -> Double {
+    /// threads it measures per-core efficiency, not throughput). `packedB`: B is packed once
+    /// before timing (`PackedMatrix`, as inference packs its weights) and the runs time
+    /// `gemm(_:_:packed:_:)`.
+    public static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5, cpuTime: Bool = false,
+                              packedB: Bool = false) -> Double {
         let aCount = (shape.transposeA ? shape.k : shape.m) * shape.lda
         let bCount = (shape.transposeB ? shape.n : shape.k) * shape.ldb
         var rng = SeededGenerator(seed: 1)
         let a = Tensor(zeros: [aCount]), b = Tensor(zeros: [bCount]), c = Tensor(zeros: [shape.m * shape.ldc])
         a.fillUniform(low: -1, high: 1, using: &rng)
         b.fillUniform(low: -1, high: 1, using: &rng)
-        gemm(shape, a.data, b.data, c.data, threads: threads)
+        let packed = packedB ? PackedMatrix(b.data, k: shape.k, n: shape.n, transposed: shape.transposeB, ld: shape.ldb) : nil
+        func product() {
+            if let packed { gemm(shape, a.data, packed: packed, c.data, threads: threads) }
+            else { gemm(shape, a.data, b.data, c.data, threads: threads) }
+        }
+        product()
         var best = Double.infinity
         func now() -> Double {
             if !cpuTime { return Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
@@ -24,7 +32,7 @@ public enum GEMMBenchmark {
         }
         for _ in 0..<repeats {
             let start = now()
-            gemm(shape, a.data, b.data, c.data, threads: threads)
+            product()
             best = min(best, now() - start)
         }
         return 2 * Double(shape.m) * Double(shape.n) * Double(shape.k) / best * 1e-9

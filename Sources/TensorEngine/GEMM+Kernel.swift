@@ -310,14 +310,19 @@ func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: Unsafe
 /// panels (outer, L1-resident) sweep over A's panels (inner, from L2). A packed per tile right
 /// before its sweeps, not all of it once per call (as `packAllA`): the packed block never goes
 /// to memory and back. fc2 (1576×3072×768) packed 19 MB of A that way in 1.5-2.7 ms on two
-/// threads, 5-9% of the call. `aBlocks`: `threads` × `plan.aBlockCount` floats of scratch, or
-/// nil to borrow from the pool.
+/// threads, 5-9% of the call. `aBlocks`: `threads` × `plan.aBlockCount` floats of scratch (a
+/// plan with several row tiles; with one, `plan.packedACount`), or nil to borrow from the pool.
 func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
                  _ packedB: UnsafeMutablePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
                  threads: Int, aBlocks givenBlocks: UnsafeMutablePointer<Float>? = nil) {
     let tasks = plan.mTiles * plan.nTiles
     let workers = max(1, min(threads, tasks))
+    // One row tile (a prepacked weight at inference batches): every column tile sweeps the
+    // same rows, so A is packed once, whole, instead of once per tile (1×1536×3298: the
+    // per-tile packs of a single row were ~20% of the call).
+    let shareA = plan.mTiles == 1
     let run = { (aBlocks: UnsafeMutablePointer<Float>) in
+        if shareA { packAllA(shape, a, into: aBlocks, plan: plan, threads: threads) }
         let source = SharedPointer(a)
         let blocks = SharedPointer(aBlocks), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
         parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile; worker its A block
@@ -327,6 +332,7 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
             let aBlock = blocks.base + worker * plan.aBlockCount
             gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
                      aBlock: { kb, kcLen, i0, rows in
+                         if shareA { return blocks.base + kb * gemmKC * plan.paddedM }
                          packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: kb * gemmKC, kcLen: kcLen, into: aBlock)
                          return aBlock
                      },
@@ -336,7 +342,7 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
         }
     }
     if let givenBlocks { run(givenBlocks) }
-    else { ScratchPool.withBuffer(workers * plan.aBlockCount, run) }
+    else { ScratchPool.withBuffer(shareA ? plan.packedACount : workers * plan.aBlockCount, run) }
 }
 
 /// The blocked loops for a plan that `streamsB`: packs A, then computes the column tiles in
@@ -403,7 +409,11 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
             if nextKB < plan.kBlocks {
                 prefetch = nextPanel(nextKB, min(gemmKC, shape.k - nextKB * gemmKC), nextInBlock ? j0 + jr + gemmNR : j0)
             }
-            let linesPerCall = (prefetch.lineCount + panelsA - 1) / panelsA
+            // A short sweep (a few rows of A: inference at batch 1-8) would issue the whole
+            // panel's prefetches in a burst that stalls the core; the hardware's stream
+            // prefetcher keeps up with panels read back to back (1×6000×12893 Bᵀ prepacked,
+            // 2 threads: 8.4 → 12.0 GFLOP/s; the 1576-row products keep the walk).
+            let linesPerCall = panelsA < 8 ? 0 : (prefetch.lineCount + panelsA - 1) / panelsA
             var ir = 0
             while ir < rows {
                 prefetch.prefetch(count: linesPerCall)
@@ -412,10 +422,13 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
                 if panelRows == gemmMR && panelColumns == gemmNR {
                     microkernel6x16(kcLen, aPanel, panelB, cTile, shape.ldc, alpha, blockBeta)
+                } else if panelRows == 1 && panelColumns == gemmNR {
+                    microkernel1x16(kcLen, aPanel, panelB, cTile, alpha, blockBeta)
                 } else {
                     withUnsafeMutableBytes(of: &edge) { raw in
                         let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-                        microkernel6x16(kcLen, aPanel, panelB, tile, gemmNR, alpha, 0)
+                        if panelRows == 1 { microkernel1x16(kcLen, aPanel, panelB, tile, alpha, 0) }
+                        else { microkernel6x16(kcLen, aPanel, panelB, tile, gemmNR, alpha, 0) }
                         for r in 0..<panelRows {
                             let out = cTile + r * shape.ldc
                             for j in 0..<panelColumns {
@@ -525,4 +538,50 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
     }
     store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
     store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}
+
+/// C[1×16] = alpha·(a·Bpanel) + beta·C: the 6×16 kernel's contract for an A panel holding one
+/// row (a: kc steps MR apart, rows 1..<MR unread). Batch-1 inference streams every weight past
+/// one row of A; the 6×16 kernel spends twelve FMAs on each 64-byte row of B, which caps that
+/// stream at ~33 GB/s per core, this one two. Four steps an iteration, each into its own two
+/// accumulators: eight chains cover the FMA latency.
+@inline(never)
+func microkernel1x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                     _ c: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float) {
+    var s00 = SIMD8<Float>(), s01 = SIMD8<Float>(), s10 = SIMD8<Float>(), s11 = SIMD8<Float>()
+    var s20 = SIMD8<Float>(), s21 = SIMD8<Float>(), s30 = SIMD8<Float>(), s31 = SIMD8<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    @inline(__always) func row(_ step: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+        (bp.loadUnaligned(fromByteOffset: step &* gemmNR &* 4, as: SIMD8<Float>.self),
+         bp.loadUnaligned(fromByteOffset: step &* gemmNR &* 4 &+ 32, as: SIMD8<Float>.self))
+    }
+    for _ in 0..<(kc >> 2) {
+        var (b0, b1) = row(0)
+        s00.addProduct(SIMD8(repeating: ap[0]), b0); s01.addProduct(SIMD8(repeating: ap[0]), b1)
+        (b0, b1) = row(1)
+        s10.addProduct(SIMD8(repeating: ap[gemmMR]), b0); s11.addProduct(SIMD8(repeating: ap[gemmMR]), b1)
+        (b0, b1) = row(2)
+        s20.addProduct(SIMD8(repeating: ap[2 * gemmMR]), b0); s21.addProduct(SIMD8(repeating: ap[2 * gemmMR]), b1)
+        (b0, b1) = row(3)
+        s30.addProduct(SIMD8(repeating: ap[3 * gemmMR]), b0); s31.addProduct(SIMD8(repeating: ap[3 * gemmMR]), b1)
+        ap += 4 * gemmMR
+        bp += 4 * gemmNR * 4
+    }
+    for _ in 0..<(kc & 3) {
+        let (b0, b1) = row(0)
+        s00.addProduct(SIMD8(repeating: ap[0]), b0); s01.addProduct(SIMD8(repeating: ap[0]), b1)
+        ap += gemmMR
+        bp += gemmNR * 4
+    }
+    let alphaVector = SIMD8<Float>(repeating: alpha)
+    var r0 = ((s00 + s10) + (s20 + s30)) * alphaVector, r1 = ((s01 + s11) + (s21 + s31)) * alphaVector
+    let out = UnsafeMutableRawPointer(c)
+    if beta != 0 {
+        let betaVector = SIMD8<Float>(repeating: beta)
+        r0.addProduct(betaVector, out.loadUnaligned(as: SIMD8<Float>.self))
+        r1.addProduct(betaVector, out.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+    }
+    out.storeBytes(of: r0, as: SIMD8<Float>.self)
+    out.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
 }

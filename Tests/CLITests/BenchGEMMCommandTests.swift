@@ -23,6 +23,16 @@ final class BenchGEMMCommandTests: XCTestCase {
         for row in rows { XCTAssertGreaterThan(try XCTUnwrap(row["gflops"] as? Double), 0) }
     }
 
+    func testPackedBTimesThePrepackedProduct() throws {
+        let result = try runCommandLineCapturingStandardOutput(
+            ["bench", "gemm", "--json", "--packed-b", "--shapes", "1x40x70:ABt,3x9x20:AB", "--threads", "2", "--repeats", "1"],
+            in: FileManager.default.temporaryDirectory)
+        XCTAssertEqual(result.code, 0)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["m"] as? Int }, [1, 3])
+        for row in rows { XCTAssertGreaterThan(try XCTUnwrap(row["gflops"] as? Double), 0) }
+    }
+
     func testMalformedShapesAreUsageErrors() {
         for shapes in ["13x7", "13x7x5:BA", "0x7x5", "13x7x5x2", "axbxc", "13x7x5,", "20000x7x5"] {
             XCTAssertEqual(runCommandLine(["bench", "gemm", "--shapes", shapes, "--repeats", "1"]), ExitCode.usage, shapes)

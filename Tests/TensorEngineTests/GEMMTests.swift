@@ -163,6 +163,28 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(viaPacked, direct)
     }
 
+    func testPackedWeightAtInferenceBatchesMatchesReference() {
+        // A few rows over a wide packed weight, K over two blocks (the second 45 deep: not a
+        // multiple of the one-row kernel's four steps): the heads at batch 1-8, A packed once
+        // for all column tiles, one row through `microkernel1x16`, short sweeps without the
+        // next-panel prefetch. Both thread counts; 1e-5·(K + 4) as `check`.
+        let k = 301, n = 1000
+        let w = randomArray(n * k, seed: 31)
+        let packed = PackedMatrix(w, k: k, n: n, transposed: true)
+        for m in [1, 2, 5, 8] {
+            let x = randomArray(m * k, seed: UInt64(40 + m))
+            let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+            var reference = [Float](repeating: 0, count: m * n)
+            gemmReference(shape, x, w, &reference)
+            for threads in [1, 2] {
+                var viaPacked = [Float](repeating: .nan, count: m * n)
+                gemm(shape, x, packed: packed, &viaPacked, threads: threads)
+                let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
+                XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)")
+            }
+        }
+    }
+
     func testStridedBatchedMatchesPerItemReference() {
         let count = 5, m = 7, n = 9, k = 11
         let a = randomArray(count * m * k, seed: 31), b = randomArray(count * n * k, seed: 32)
