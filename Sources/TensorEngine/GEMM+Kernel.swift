@@ -524,20 +524,24 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
         ap += gemmMR
         bp += gemmNR * 4
     }
+    storeTileRow(c, c00, c01, alpha, beta); storeTileRow(c + ldc, c10, c11, alpha, beta)
+    storeTileRow(c + 2 * ldc, c20, c21, alpha, beta); storeTileRow(c + 3 * ldc, c30, c31, alpha, beta)
+    storeTileRow(c + 4 * ldc, c40, c41, alpha, beta); storeTileRow(c + 5 * ldc, c50, c51, alpha, beta)
+}
+
+/// out[0..<16] = alpha·[v0 v1] + beta·out[0..<16]; beta = 0 does not read out.
+@inline(__always)
+func storeTileRow(_ out: UnsafeMutablePointer<Float>, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ alpha: Float, _ beta: Float) {
+    let raw = UnsafeMutableRawPointer(out)
     let alphaVector = SIMD8<Float>(repeating: alpha)
-    @inline(__always) func store(_ row: Int, _ v0: SIMD8<Float>, _ v1: SIMD8<Float>) {
-        let out = UnsafeMutableRawPointer(c + row * ldc)
-        var r0 = v0 * alphaVector, r1 = v1 * alphaVector
-        if beta != 0 {
-            let betaVector = SIMD8<Float>(repeating: beta)
-            r0.addProduct(betaVector, out.loadUnaligned(as: SIMD8<Float>.self))
-            r1.addProduct(betaVector, out.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-        }
-        out.storeBytes(of: r0, as: SIMD8<Float>.self)
-        out.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
+    var r0 = v0 * alphaVector, r1 = v1 * alphaVector
+    if beta != 0 {
+        let betaVector = SIMD8<Float>(repeating: beta)
+        r0.addProduct(betaVector, raw.loadUnaligned(as: SIMD8<Float>.self))
+        r1.addProduct(betaVector, raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
     }
-    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
-    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+    raw.storeBytes(of: r0, as: SIMD8<Float>.self)
+    raw.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
 }
 
 /// C[1×16] = alpha·(a·Bpanel) + beta·C: the 6×16 kernel's contract for an A panel holding one
@@ -574,14 +578,5 @@ func microkernel1x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
         ap += gemmMR
         bp += gemmNR * 4
     }
-    let alphaVector = SIMD8<Float>(repeating: alpha)
-    var r0 = ((s00 + s10) + (s20 + s30)) * alphaVector, r1 = ((s01 + s11) + (s21 + s31)) * alphaVector
-    let out = UnsafeMutableRawPointer(c)
-    if beta != 0 {
-        let betaVector = SIMD8<Float>(repeating: beta)
-        r0.addProduct(betaVector, out.loadUnaligned(as: SIMD8<Float>.self))
-        r1.addProduct(betaVector, out.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-    }
-    out.storeBytes(of: r0, as: SIMD8<Float>.self)
-    out.storeBytes(of: r1, toByteOffset: 32, as: SIMD8<Float>.self)
+    storeTileRow(c, (s00 + s10) + (s20 + s30), (s01 + s11) + (s21 + s31), alpha, beta)
 }

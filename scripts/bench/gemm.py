@@ -14,7 +14,13 @@ Per row: best of --rounds for each side and their ratio, and the median of the r
 ratios (each round's pair ran seconds apart, so it is the steadier reading on a drifting
 machine); ours as % of the FMA peak (`bench gemm --peak`, best of start and end).
 
+`--shapes` times other shapes (our `--shapes` syntax); `--packed-b` times ours over a B packed
+ahead (PackedMatrix, as inference packs its weights at load) against numpy as usual: for a few
+rows, OpenBLAS's GEMV reads the weight as stored, so that is the comparison a batch-1 forward
+pass sees.
+
   swift build -c release && python3 scripts/bench/gemm.py [--rounds 6] [--threads 1,2]
+  python3 scripts/bench/gemm.py --packed-b --shapes 1x6000x12893:ABt,8x6000x12893:ABt
 """
 import argparse
 import json
@@ -57,13 +63,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument("--shapes", help="MxKxN[:AB|AtB|ABt],... instead of ViT-B/16's (passed to bench gemm)")
+    parser.add_argument("--packed-b", action="store_true", help="ours with B packed ahead (bench gemm --packed-b)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="both sides divide by process CPU seconds (GFLOP per core-second): steadier on a busy "
                              "machine; with 1 thread it equals throughput on an idle one")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
 
-    timing = ["--cpu-time"] if args.cpu_time else []
+    timing = (["--cpu-time"] if args.cpu_time else []) + (["--packed-b"] if args.packed_b else [])
     peaks = {}
 
     def measure_peaks():
@@ -88,7 +96,8 @@ def main():
                                capture_output=True, text=True, check=True, env=env)
         return json.loads(child.stdout)
 
-    listing = subprocess.run([args.binary, "bench", "gemm", "--json", "--threads", "1", "--repeats", "1"],
+    listing = subprocess.run([args.binary, "bench", "gemm", "--json", "--threads", "1", "--repeats", "1"]
+                             + (["--shapes", args.shapes] if args.shapes else []),
                              capture_output=True, text=True, check=True)
     shapes = json.loads(listing.stdout)
     measure_peaks()
