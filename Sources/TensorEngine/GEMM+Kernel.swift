@@ -23,7 +23,7 @@ struct GEMMPlan {
     let kBlocks: Int
     let mTiles: Int, nTiles: Int
     let packedBCount: Int       // K×paddedN
-    let packedACount: Int       // K×paddedM: all of op(A), packed once per call (streaming B)
+    let packedACount: Int       // K×paddedM: all of op(A), packed once per call (one row tile)
     let aBlockCount: Int        // MC×KC: one tile's rows of A for one K block (a worker's, B packed)
 
     init(_ shape: GEMMShape, threads: Int = 1) {
@@ -498,8 +498,8 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
     // The tile's six rows of C (64 bytes each, maybe across two lines) are read or written only
-    // after the loop, by which time these have arrived: the C tile of a K block has left L2
-    // (228×768 floats) since the previous block's pass.
+    // after the loop, by which time these have arrived: a tile's C for one K block (198×2304
+    // floats for qkv at batch 8) has left L2 since the previous block's pass.
     for row in 0..<gemmMR {
         prefetchForRead(c + row &* ldc)
         prefetchForRead(c + (row &* ldc &+ 15))
@@ -547,8 +547,8 @@ func storeTileRow(_ out: UnsafeMutablePointer<Float>, _ v0: SIMD8<Float>, _ v1: 
 /// C[1×16] = alpha·(a·Bpanel) + beta·C: the 6×16 kernel's contract for an A panel holding one
 /// row (a: kc steps MR apart, rows 1..<MR unread). Batch-1 inference streams every weight past
 /// one row of A; the 6×16 kernel spends twelve FMAs on each 64-byte row of B, which caps that
-/// stream at ~33 GB/s per core, this one two. Four steps an iteration, each into its own two
-/// accumulators: eight chains cover the FMA latency.
+/// stream at ~33 GB/s per core, where this kernel spends two. Four steps an iteration, each into
+/// its own two accumulators: eight chains cover the FMA latency.
 @inline(never)
 func microkernel1x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                      _ c: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float) {

@@ -179,6 +179,8 @@ final class GEMMTests: XCTestCase {
             for threads in [1, 2] {
                 var viaPacked = [Float](repeating: .nan, count: m * n)
                 gemm(shape, x, packed: packed, &viaPacked, threads: threads)
+                // max() skips NaN after the first element: an unwritten element must fail on its own.
+                XCTAssertFalse(viaPacked.contains { $0.isNaN }, "m \(m), threads \(threads): C left unwritten")
                 let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
                 XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)")
             }
