@@ -5,16 +5,20 @@ import Foundation
 /// Register tile (MR×NR) and cache blocks. The 6×16 tile keeps 12 SIMD8 accumulators, two B
 /// vectors and one broadcast A value in the 16 ymm registers (DESIGN.md: ~95% of peak in L1;
 /// measured here: 93-96 GFLOP/s per core with the kernel's panels in L1).
-/// A B micro-panel (KC×NR = 16 KiB) stays in L1 while the MC×KC block of A (up to 240 KiB) streams
+/// A B micro-panel (KC×NR = 24 KiB) stays in L1 while the MC×KC block of A (up to 360 KiB) streams
 /// from L2 (512 KiB per core here). Measured per CPU-second on one core (ZZ probes, loaded
-/// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes from ~72 to ~80 GFLOP/s; KC 256 vs 384 and NC
-/// 384 vs 768 were within noise. Rechecked on a quiet machine with packing and prefetch as now
-/// (CPU-time GFLOP/s, one core): KC 192-384, MC 96-528 and NC 256-1536 all within ±2% of these,
-/// none better on every shape. Output tiles are MC×NC, handed to workers dynamically. NC is wide
-/// (a B block of KC×NC is 4 MiB, in L3) because every column tile packs its rows of A again:
-/// the 1576-row products run as row tiles only.
+/// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes
+/// from ~72 to ~80 GFLOP/s. KC 384 over 256 once the kernel prefetched the next B panel itself:
+/// +0.3-1.5% on ViT-B's batch-8 products at two threads (products alternated call by call in one
+/// process, best and median of 30), mostly from one pass over C fewer at K = 768 (C's traffic
+/// was ~1.5% of the kernel's time in a probe); KC 512 ties 384, MC 160 loses 1-2% to 240.
+/// Output tiles are MC×NC, handed to workers dynamically. NC is wide (a B block of KC×NC is
+/// 6 MiB, in L3) because every column tile packs its rows of A again: the 1576-row products
+/// run as row tiles only.
 let gemmMR = 6, gemmNR = 16
-let gemmKC = 256, gemmMC = 240, gemmNC = 4096
+let gemmKC = 384, gemmMC = 240, gemmNC = 4096
+/// Panels of B packed as one task: a row of B is read 8·NR floats (512 bytes) at a time.
+let gemmPanelsPerGroup = 8
 
 struct GEMMPlan {
     let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC narrower only to give every worker tiles
@@ -22,9 +26,11 @@ struct GEMMPlan {
     let paddedM: Int            // M rounded up to MR
     let kBlocks: Int
     let mTiles: Int, nTiles: Int
-    let packedBCount: Int       // K×paddedN
-    let packedACount: Int       // K×paddedM: all of op(A), packed once per call (one row tile)
-    let aBlockCount: Int        // MC×KC: one tile's rows of A for one K block (a worker's, B packed)
+    let packedBBlockCount: Int  // one K block of op(B): paddedN/NR panels
+    let packedBCount: Int       // all of op(B)
+    let packedABlockCount: Int  // one K block of all of op(A): paddedM/MR panels
+    let packedACount: Int       // all of op(A), packed once per call (one row tile)
+    let aBlockCount: Int        // one tile's rows of A for one K block (a worker's, B packed)
 
     init(_ shape: GEMMShape, threads: Int = 1) {
         func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
@@ -53,9 +59,13 @@ struct GEMMPlan {
         }
         nc = tileWidth(columnTiles)
         nTiles = tileCount(nc)
-        packedBCount = max(shape.k, 1) * paddedN
-        packedACount = max(shape.k, 1) * paddedM
-        aBlockCount = mc * gemmKC
+        // Blocks start KC deep apart; the last holds only its own depth (a small K packs small).
+        let lastDepth = max(shape.k, 1) - (kBlocks - 1) * gemmKC
+        packedBBlockCount = paddedN / gemmNR * packedBPanelStride(gemmKC)
+        packedBCount = (kBlocks - 1) * packedBBlockCount + paddedN / gemmNR * packedBPanelStride(lastDepth)
+        packedABlockCount = paddedM / gemmMR * packedAPanelStride(gemmKC)
+        packedACount = (kBlocks - 1) * packedABlockCount + paddedM / gemmMR * packedAPanelStride(lastDepth)
+        aBlockCount = mc / gemmMR * packedAPanelStride(gemmKC)
     }
 
     /// One row tile: every B panel is used by one tile only, so packing B in a pass of its own
@@ -63,6 +73,9 @@ struct GEMMPlan {
     /// L1 just before its sweep instead (`gemmStreamingB`). 197×768×2304: the separate pass
     /// was ~20% of the call.
     var streamsB: Bool { mTiles == 1 }
+
+    /// Groups of `gemmPanelsPerGroup` panels per K block of packed B.
+    var packingGroups: Int { (paddedN / gemmNR + gemmPanelsPerGroup - 1) / gemmPanelsPerGroup }
 
     /// Floats of scratch a call needs beside its output: streaming B, A packed whole and one
     /// KC×NR panel per worker; else B packed whole and one MC×KC block of A per worker.
@@ -73,40 +86,59 @@ struct GEMMPlan {
 
 // MARK: - Packing
 
+/// Floats from one packed A panel to the next: kcLen columns of MR, then one cache line of
+/// padding. Unpadded, full panels lie 6·KC floats apart (9 KiB at KC 384, 6 KiB at 256), which
+/// maps the panels of a block to 4 (2) of L1's 64 sets: packing Aᵀ writes a few floats into
+/// every panel of the block per source row, and those 33 lines fought over 32 (16) slots. With
+/// the line, consecutive panels step 17 (33) sets (1576×768 Aᵀ, all tiles' packs at KC 256, one
+/// core: 0.69 → 0.39 ms).
+@inline(__always)
+func packedAPanelStride(_ kcLen: Int) -> Int { kcLen * gemmMR + 16 }
+
+/// Floats from one packed B panel to the next: kcLen rows of NR, then one cache line of padding.
+/// Unpadded, full panels are a multiple of 4 KiB apart, all starting in one L1 set, and `packB`
+/// writes a row of eight of them at a time (1576×768×2304 at KC 256, one core: 0.48 → 0.38 ms).
+@inline(__always)
+func packedBPanelStride(_ kcLen: Int) -> Int { kcLen * gemmNR + 16 }
+
 /// Packs op(B) (K×N) into KC-row blocks of NR-column panels: block kb, panel jp starts at
-/// kb·KC·paddedN + jp·kcLen·NR and holds kcLen rows of NR floats, zero beyond column N.
+/// kb·packedBBlockCount + jp·packedBPanelStride(kcLen) and holds kcLen rows of NR floats, zero
+/// beyond column N. In parallel over groups of panels (`packBGroup`).
 func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
            plan: GEMMPlan, threads: Int) {
-    // A task packs up to 8 neighbouring panels. B stored K×N is read a row of all 8 at a time
-    // (512 contiguous bytes) rather than a panel's 64-byte column strip down all kcLen rows.
-    let panels = plan.paddedN / gemmNR, panelsPerTask = 8
-    let groups = (panels + panelsPerTask - 1) / panelsPerTask
-    let tasks = plan.kBlocks * groups
+    let groups = plan.packingGroups
     let source = SharedPointer(b), destination = SharedPointer(packed)
     let workers = shape.k * shape.n < 1 << 16 ? 1 : threads
-    parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panels
-        let kb = task / groups, first = (task % groups) * panelsPerTask
-        let count = min(panelsPerTask, panels - first)
-        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
-        let out = destination.base + kb * gemmKC * plan.paddedN + first * kcLen * gemmNR
-        let fullPanels = shape.transposeB ? 0 : min(count, (shape.n - first * gemmNR) / gemmNR)
-        if fullPanels > 0 {
-            let panelStride = kcLen * gemmNR
-            for p in 0..<kcLen {
-                let row = UnsafeRawPointer(source.base + (p0 + p) * shape.ldb + first * gemmNR)
-                let o = UnsafeMutableRawPointer(out + p * gemmNR)
-                for panel in 0..<fullPanels {
-                    let from = row + panel * gemmNR * 4, to = o + panel * panelStride * 4
-                    to.storeBytes(of: from.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                  toByteOffset: 32, as: SIMD8<Float>.self)
-                }
+    parallelFor(tasks: plan.kBlocks * groups, threads: workers) { _, task in     // each task writes its own panels
+        packBGroup(shape, UnsafePointer(source.base), into: destination.base, plan: plan, kb: task / groups, group: task % groups)
+    }
+}
+
+/// Packs group `group` of K block `kb`: up to `gemmPanelsPerGroup` neighbouring panels. B stored
+/// K×N is read a row of all of them at a time (512 contiguous bytes) rather than a panel's
+/// 64-byte column strip down all kcLen rows.
+func packBGroup(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
+                plan: GEMMPlan, kb: Int, group: Int) {
+    let panels = plan.paddedN / gemmNR, first = group * gemmPanelsPerGroup
+    let count = min(gemmPanelsPerGroup, panels - first)
+    let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+    let panelStride = packedBPanelStride(kcLen)
+    let out = packed + kb * plan.packedBBlockCount + first * panelStride
+    let fullPanels = shape.transposeB ? 0 : min(count, (shape.n - first * gemmNR) / gemmNR)
+    if fullPanels > 0 {
+        for p in 0..<kcLen {
+            let row = UnsafeRawPointer(b + (p0 + p) * shape.ldb + first * gemmNR)
+            let o = UnsafeMutableRawPointer(out + p * gemmNR)
+            for panel in 0..<fullPanels {
+                let from = row + panel * gemmNR * 4, to = o + panel * panelStride * 4
+                to.storeBytes(of: from.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                              toByteOffset: 32, as: SIMD8<Float>.self)
             }
         }
-        for panel in fullPanels..<count {
-            packBPanel(shape, UnsafePointer(source.base), p0: p0, kcLen: kcLen, j0: (first + panel) * gemmNR,
-                       into: out + panel * kcLen * gemmNR)
-        }
+    }
+    for panel in fullPanels..<count {
+        packBPanel(shape, b, p0: p0, kcLen: kcLen, j0: (first + panel) * gemmNR, into: out + panel * panelStride)
     }
 }
 
@@ -216,7 +248,7 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
     let panels = (rows + gemmMR - 1) / gemmMR
     if !shape.transposeA {
         for ip in 0..<panels {
-            let out = packed + ip * kcLen * gemmMR
+            let out = packed + ip * packedAPanelStride(kcLen)
             let r0 = ip * gemmMR, panelRows = min(gemmMR, rows - r0)
             // A full panel 8 columns at a time: six rows (and two zero rows) transposed in
             // registers; column q's six values are stored as a SIMD8 whose last two lanes the
@@ -264,7 +296,7 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
     for p in 0..<kcLen {
         let source = a + (p0 + p) &* shape.lda + i0
         var dst = packed + p &* gemmMR
-        let panelStride = kcLen &* gemmMR
+        let panelStride = packedAPanelStride(kcLen)
         let wide = p + 1 < kcLen ? wideLoads : 0
         for ip in 0..<wide {
             let value = UnsafeRawPointer(source + ip &* gemmMR).loadUnaligned(as: SIMD8<Float>.self)
@@ -301,7 +333,7 @@ func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: Unsafe
         let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
         let i0 = mt * plan.mc, rows = min(plan.mc, shape.m - i0)
         packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: p0, kcLen: kcLen,
-              into: destination.base + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR)
+              into: destination.base + kb * plan.packedABlockCount + (i0 / gemmMR) * packedAPanelStride(kcLen))
     }
 }
 
@@ -327,12 +359,12 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
         let blocks = SharedPointer(aBlocks), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
         parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile; worker its A block
             func panel(_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float> {
-                bShared.base + kb * gemmKC * plan.paddedN + (j0 / gemmNR) * kcLen * gemmNR
+                bShared.base + kb * plan.packedBBlockCount + (j0 / gemmNR) * packedBPanelStride(kcLen)
             }
             let aBlock = blocks.base + worker * plan.aBlockCount
             gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
                      aBlock: { kb, kcLen, i0, rows in
-                         if shareA { return blocks.base + kb * gemmKC * plan.paddedM }
+                         if shareA { return blocks.base + kb * plan.packedABlockCount }
                          packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: kb * gemmKC, kcLen: kcLen, into: aBlock)
                          return aBlock
                      },
@@ -360,7 +392,7 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
         let panel = panelSlots.base + worker * gemmKC * gemmNR
         gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
                  aBlock: { kb, kcLen, i0, _ in
-                     aShared.base + kb * gemmKC * plan.paddedM + (i0 / gemmMR) * kcLen * gemmMR
+                     aShared.base + kb * plan.packedABlockCount + (i0 / gemmMR) * packedAPanelStride(kcLen)
                  },
                  bPanel: { kb, kcLen, j0 in
                      packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
@@ -384,7 +416,11 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
 /// when B is streamed. Without it the first call of every sweep waits on the panel line by
 /// line from L3. (Plain loads in place of the prefetches, as before `prefetchForRead`, helped
 /// the 1576-row products by 4-9% but made the streamed 197×768×2304 15% slower: a load that
-/// misses holds up retirement, a prefetch does not.)
+/// misses holds up retirement, a prefetch does not.) A packed next panel is one run, and the
+/// microkernel prefetches its slice itself, a line or two every 16 steps, where the prefetches
+/// hide among the FMAs: walking it between calls instead measured 1-1.5% slower on ViT-B's
+/// batch-8 products (two threads, alternated call by call). A streamed panel's rows are
+/// strided: walked between calls.
 @inline(__always)
 func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta: Float, _ c: UnsafeMutablePointer<Float>,
               aBlock: (_ kb: Int, _ kcLen: Int, _ i0: Int, _ rows: Int) -> UnsafeMutablePointer<Float>,
@@ -414,21 +450,29 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
             // prefetcher keeps up with panels read back to back (1×6000×12893 Bᵀ prepacked,
             // 2 threads: 8.4 → 12.0 GFLOP/s; the 1576-row products keep the walk).
             let linesPerCall = panelsA < 8 ? 0 : (prefetch.lineCount + panelsA - 1) / panelsA
+            let kernelPrefetches = prefetch.segments == 1
             var ir = 0
             while ir < rows {
-                prefetch.prefetch(count: linesPerCall)
-                let aPanel = packedA + (ir / gemmMR) * kcLen * gemmMR
+                var kernelLines = (start: UnsafePointer(panelB), count: 0)
+                if kernelPrefetches { kernelLines = prefetch.takeLines(linesPerCall) }
+                else { prefetch.prefetch(count: linesPerCall) }
+                let aPanel = packedA + (ir / gemmMR) * packedAPanelStride(kcLen)
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
                 if panelRows == gemmMR && panelColumns == gemmNR {
-                    microkernel6x16(kcLen, aPanel, panelB, cTile, shape.ldc, alpha, blockBeta)
+                    microkernel6x16(kcLen, aPanel, panelB, cTile, shape.ldc, alpha, blockBeta,
+                                    prefetch: kernelLines.start, lines: kernelLines.count)
                 } else if panelRows == 1 && panelColumns == gemmNR {
+                    for line in 0..<kernelLines.count { prefetchForRead(kernelLines.start + line &* 16) }
                     microkernel1x16(kcLen, aPanel, panelB, cTile, alpha, blockBeta)
                 } else {
                     withUnsafeMutableBytes(of: &edge) { raw in
                         let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
                         if panelRows == 1 { microkernel1x16(kcLen, aPanel, panelB, tile, alpha, 0) }
-                        else { microkernel6x16(kcLen, aPanel, panelB, tile, gemmNR, alpha, 0) }
+                        else {
+                            microkernel6x16(kcLen, aPanel, panelB, tile, gemmNR, alpha, 0,
+                                            prefetch: kernelLines.start, lines: kernelLines.count)
+                        }
                         for r in 0..<panelRows {
                             let out = cTile + r * shape.ldc
                             for j in 0..<panelColumns {
@@ -462,6 +506,16 @@ struct CacheLineWalk {
 
     var lineCount: Int { segments * linesPerSegment }
 
+    /// The next `count` lines (fewer at the end) of a walk over one run, taken as a start address
+    /// and a line count for a kernel that prefetches them itself, line by line from the start.
+    mutating func takeLines(_ count: Int) -> (start: UnsafePointer<Float>, count: Int) {
+        guard segment < segments else { return (base, 0) }
+        let start = base + line &* 16, taken = min(count, linesPerSegment &- line)
+        line &+= taken
+        if line == linesPerSegment { line = 0; segment &+= 1 }
+        return (start, taken)
+    }
+
     /// Prefetches the next `count` lines of the walk.
     @inline(__always)
     mutating func prefetch(count: Int) {
@@ -485,12 +539,15 @@ struct CacheLineWalk {
 // MARK: - Microkernel
 
 /// C[6×16] = alpha·(Apanel·Bpanel) + beta·C over kc steps; beta = 0 does not read C.
-/// a: kc×6 packed (column of A per step), b: kc×16 packed (row of B per step).
+/// a: kc×6 packed (column of A per step), b: kc×16 packed (row of B per step). Also prefetches
+/// `lines` cache lines from `prefetch` on (consecutive, 64 bytes apart: the next B panel's
+/// slice), up to two before every 16 steps.
 /// Twelve named accumulators, not an array: the form that stays in ymm registers (check the
 /// disassembly for stack traffic in the loop: DESIGN.md, "Scale").
 @inline(never)
 func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+                     prefetch: UnsafePointer<Float>, lines: Int) {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
     var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
     var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
@@ -506,23 +563,33 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
     }
     var ap = a
     var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.loadUnaligned(as: SIMD8<Float>.self)
-        let b1 = bp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-        var av = SIMD8<Float>(repeating: ap[0])
-        c00.addProduct(av, b0); c01.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: ap[1])
-        c10.addProduct(av, b0); c11.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: ap[2])
-        c20.addProduct(av, b0); c21.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: ap[3])
-        c30.addProduct(av, b0); c31.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: ap[4])
-        c40.addProduct(av, b0); c41.addProduct(av, b1)
-        av = SIMD8<Float>(repeating: ap[5])
-        c50.addProduct(av, b0); c51.addProduct(av, b1)
-        ap += gemmMR
-        bp += gemmNR * 4
+    var line = prefetch, linesLeft = lines
+    var stepsLeft = kc
+    while stepsLeft > 0 {
+        for _ in 0..<2 where linesLeft > 0 {
+            prefetchForRead(line)
+            line += 16; linesLeft &-= 1
+        }
+        let steps = min(stepsLeft, 16)
+        stepsLeft &-= steps
+        for _ in 0..<steps {
+            let b0 = bp.loadUnaligned(as: SIMD8<Float>.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            var av = SIMD8<Float>(repeating: ap[0])
+            c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = SIMD8<Float>(repeating: ap[1])
+            c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = SIMD8<Float>(repeating: ap[2])
+            c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = SIMD8<Float>(repeating: ap[3])
+            c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = SIMD8<Float>(repeating: ap[4])
+            c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = SIMD8<Float>(repeating: ap[5])
+            c50.addProduct(av, b0); c51.addProduct(av, b1)
+            ap += gemmMR
+            bp += gemmNR * 4
+        }
     }
     storeTileRow(c, c00, c01, alpha, beta); storeTileRow(c + ldc, c10, c11, alpha, beta)
     storeTileRow(c + 2 * ldc, c20, c21, alpha, beta); storeTileRow(c + 3 * ldc, c30, c31, alpha, beta)

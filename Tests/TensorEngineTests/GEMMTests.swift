@@ -58,7 +58,7 @@ final class GEMMTests: XCTestCase {
         for (alpha, beta) in [(Float(1), Float(1)), (0.5, -2), (-1.5, 0), (0, 0.5)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
-                    let m = 19, n = 37, k = 300
+                    let m = 19, n = 37, k = gemmKC + 44             // two K blocks: the second adds to the first
                     let shape = GEMMShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                           lda: (transposeA ? m : k) + 3, ldb: (transposeB ? k : n) + 5, ldc: n + 2)
                     check(shape, alpha: alpha, beta: beta, threads: 1, seed: 11)
@@ -94,10 +94,34 @@ final class GEMMTests: XCTestCase {
         XCTAssertTrue(GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2).streamsB)
         // Per-tile A blocks with two K blocks accumulate into C (beta), through padded strides.
         for (transposeA, transposeB) in [(false, false), (true, true)] {
-            let shape = GEMMShape(m: 487, n: 45, k: 300, transposeA: transposeA, transposeB: transposeB,
-                                  lda: (transposeA ? 487 : 300) + 3, ldb: (transposeB ? 300 : 45) + 5, ldc: 47)
+            let k = gemmKC + 44
+            let shape = GEMMShape(m: 487, n: 45, k: k, transposeA: transposeA, transposeB: transposeB,
+                                  lda: (transposeA ? 487 : k) + 3, ldb: (transposeB ? k : 45) + 5, ldc: 47)
             check(shape, alpha: 0.5, beta: -2, threads: 2, seed: seed)
             seed += 1
+        }
+    }
+
+    func testSeveralPackingGroupsAndKBlocksMatchReference() {
+        // B of several packing groups (N = 300: 19 panels, 3 groups, the last short) and K blocks
+        // (K = 2·KC + 132: 3, the last short) through padded panel strides: every transpose on 2 and 3
+        // workers matches the reference, and the result is the same bits as on one.
+        var seed: UInt64 = 60
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                let shape = GEMMShape(m: 500, n: 300, k: 2 * gemmKC + 132, transposeA: transposeA, transposeB: transposeB)
+                let plan = GEMMPlan(shape, threads: 2)
+                XCTAssertFalse(plan.streamsB)
+                XCTAssertEqual(plan.packingGroups, 3)
+                XCTAssertEqual(plan.kBlocks, 3)
+                check(shape, alpha: 1, beta: 0, threads: 2, seed: seed)
+                let a = randomArray(shape.m * shape.k, seed: seed), b = randomArray(shape.k * shape.n, seed: seed + 1)
+                var one = [Float](repeating: 0, count: shape.m * shape.n), three = one
+                gemm(shape, a, b, &one, threads: 1)
+                gemm(shape, a, b, &three, threads: 3)
+                XCTAssertEqual(one, three, "\(shape): result depends on thread count")
+                seed += 3
+            }
         }
     }
 
@@ -141,6 +165,34 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    func testCacheLineWalkHandsOneRunToTheKernelInConsecutiveSlices() {
+        // A packed next panel (one run) is taken in slices that the microkernel prefetches line
+        // by line from each slice's start: slices follow on, and together they cover every line
+        // of the run, whatever its offset in its first line, and end within a line of its end.
+        for (offsetFloats, length) in [(0, 384 * 16), (1, 256), (15, 40), (3, 5)] {
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: offsetFloats + length + 64)
+            defer { storage.deallocate() }
+            let alignedStart = storage + (16 - Int(bitPattern: storage) / 4 % 16) % 16
+            let start = UnsafePointer(alignedStart + offsetFloats)
+            var walk = CacheLineWalk(start, segments: 1, length: length, stride: 0)
+            var prefetched: [Int] = []                   // float offsets from `start`
+            var expectedNext = 0
+            while true {
+                let slice = walk.takeLines(7)
+                if slice.count == 0 { break }
+                XCTAssertLessThanOrEqual(slice.count, 7)
+                XCTAssertEqual(start.distance(to: slice.start), expectedNext, "length \(length): slices do not follow on")
+                prefetched += (0..<slice.count).map { expectedNext + 16 * $0 }
+                expectedNext += 16 * slice.count
+            }
+            XCTAssertEqual(prefetched.count, walk.lineCount)
+            func line(_ offset: Int) -> Int { (offsetFloats + offset) >> 4 }
+            XCTAssertEqual(Set(prefetched.map(line)).intersection(Set((0..<length).map(line))), Set((0..<length).map(line)),
+                           "offset \(offsetFloats), length \(length): a line of the run not prefetched")
+            XCTAssertLessThan(prefetched.last! , length + 16, "prefetched past the run's last line")
+        }
+    }
+
     func testLargeBuffersStartOnAHugePage() {
         // Operands of 4 MiB and more are 2 MiB-aligned so that madvise can back them with huge pages.
         let large = allocateFloats(1 << 20), small = allocateFloats(1000)
@@ -168,7 +220,7 @@ final class GEMMTests: XCTestCase {
         // multiple of the one-row kernel's four steps): the heads at batch 1-8, A packed once
         // for all column tiles, one row through `microkernel1x16`, short sweeps without the
         // next-panel prefetch. Both thread counts; 1e-5·(K + 4) as `check`.
-        let k = 301, n = 1000
+        let k = gemmKC + 45, n = 1000
         let w = randomArray(n * k, seed: 31)
         let packed = PackedMatrix(w, k: k, n: n, transposed: true)
         for m in [1, 2, 5, 8] {
