@@ -5,22 +5,40 @@ import Foundation
 /// Register tile (MR×NR) and cache blocks. The 6×16 tile keeps 12 SIMD8 accumulators, two B
 /// vectors and one broadcast A value in the 16 ymm registers (DESIGN.md: ~95% of peak in L1;
 /// measured here: 93-96 GFLOP/s per core with the kernel's panels in L1).
-/// A B micro-panel (KC×NR = 24 KiB) stays in L1 while the MC×KC block of A (up to 360 KiB) streams
-/// from L2 (512 KiB per core here). Measured per CPU-second on one core (ZZ probes, loaded
-/// machine, with the blocks made variables for the probe): MC 96 → 240 took the large shapes
-/// from ~72 to ~80 GFLOP/s. KC 384 over 256 once the kernel prefetched the next B panel itself:
-/// +0.3-1.5% on ViT-B's batch-8 products at two threads (products alternated call by call in one
-/// process, best and median of 30), mostly from one pass over C fewer at K = 768 (C's traffic
-/// was ~1.5% of the kernel's time in a probe); KC 512 ties 384, MC 160 loses 1-2% to 240.
-/// Output tiles are MC×NC, handed to workers dynamically. NC is wide (a B block of KC×NC is
-/// 6 MiB, in L3) because every column tile packs its rows of A again: the 1576-row products
-/// run as row tiles only.
 let gemmMR = 6, gemmNR = 16
-let gemmKC = 384, gemmMC = 240, gemmNC = 4096
+
+/// Cache blocks: a KC-deep B panel (KC×NR) sweeps an MC×KC block of A (in L2, 512 KiB per core
+/// here) one MR-row panel per microkernel call. Output tiles are MC×NC, handed to workers
+/// dynamically.
+struct GEMMBlocks {
+    let kc: Int, mc: Int
+}
+
+/// B packed once, swept by several row tiles (M > `gemmOneTileBlocks.mc`: training's and
+/// batched inference's products). Deep: at K = 768 each element of C is loaded and stored once
+/// instead of twice, and a call sweeps half as often; the 48 KiB B panel no longer fits L1 but
+/// is read 22 times per sweep from L2, with the next one prefetched into L1 by the kernel. A
+/// block of 132 × 768 rows (for 1576) is 400 KiB. Measured on ViT-B's batch-8 products at two
+/// threads, alternated call by call against KC 384 / MC 240: +1-2.3% best of 30 (to 192 GFLOP/s,
+/// 94% of peak, at 1576×768×2304); MC 96, 120 or 168 and KC 384, 512 or 1024 at MC 144 lose
+/// 0.6-2.4% to it. (Earlier, with 16-KiB panels walked between calls: MC 96 → 240 took the large
+/// shapes from ~72 to ~80 GFLOP/s.)
+let gemmSharedBBlocks = GEMMBlocks(kc: 768, mc: 144)
+
+/// One row tile (M ≤ 240): B streamed panel by panel, or a weight packed ahead (`PackedMatrix`,
+/// whose layout must not depend on the batch). A packed whole is swept by every panel, so it
+/// must stay in L2: 240 × 384 floats is 360 KiB.
+let gemmOneTileBlocks = GEMMBlocks(kc: 384, mc: 240)
+
+/// NC is wide (a B block of KC×NC is 6-12 MiB, in L3) because every column tile packs its rows
+/// of A again: the 1576-row products run as row tiles only.
+let gemmNC = 4096
+
 /// Panels of B packed as one task: a row of B is read 8·NR floats (512 bytes) at a time.
 let gemmPanelsPerGroup = 8
 
 struct GEMMPlan {
+    let kc: Int                 // K block depth: `GEMMBlocks.kc`
     let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC narrower only to give every worker tiles
     let paddedN: Int            // N rounded up to NR
     let paddedM: Int            // M rounded up to MR
@@ -32,16 +50,20 @@ struct GEMMPlan {
     let packedACount: Int       // all of op(A), packed once per call (one row tile)
     let aBlockCount: Int        // one tile's rows of A for one K block (a worker's, B packed)
 
-    init(_ shape: GEMMShape, threads: Int = 1) {
+    /// `prepackedB`: B is (or is being packed into) a `PackedMatrix`, whose blocks are
+    /// `gemmOneTileBlocks` whatever M.
+    init(_ shape: GEMMShape, threads: Int = 1, prepackedB: Bool = false) {
         func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+        let blocks = prepackedB || shape.m <= gemmOneTileBlocks.mc ? gemmOneTileBlocks : gemmSharedBBlocks
+        kc = blocks.kc
         paddedN = roundUp(shape.n, gemmNR)
         paddedM = roundUp(shape.m, gemmMR)
-        kBlocks = max(1, (shape.k + gemmKC - 1) / gemmKC)
+        kBlocks = max(1, (shape.k + kc - 1) / kc)
         // Equal row tiles (1576 rows: 8 × 198, not 6 × 240 + 136), each a multiple of MR, and
         // with several workers a multiple of them where the rows allow: evening the workers out
         // over rows costs nothing, over columns a repack of A (7 row tiles on 2 workers ran at
         // 7/8 of two cores: fc2, 1576×3072×768).
-        var rowTiles = max(1, (shape.m + gemmMC - 1) / gemmMC)
+        var rowTiles = max(1, (shape.m + blocks.mc - 1) / blocks.mc)
         if threads > 1 && rowTiles > 1 {
             rowTiles = min(roundUp(rowTiles, threads), max(1, shape.m / gemmMR))
         }
@@ -60,12 +82,12 @@ struct GEMMPlan {
         nc = tileWidth(columnTiles)
         nTiles = tileCount(nc)
         // Blocks start KC deep apart; the last holds only its own depth (a small K packs small).
-        let lastDepth = max(shape.k, 1) - (kBlocks - 1) * gemmKC
-        packedBBlockCount = paddedN / gemmNR * packedBPanelStride(gemmKC)
+        let lastDepth = max(shape.k, 1) - (kBlocks - 1) * kc
+        packedBBlockCount = paddedN / gemmNR * packedBPanelStride(kc)
         packedBCount = (kBlocks - 1) * packedBBlockCount + paddedN / gemmNR * packedBPanelStride(lastDepth)
-        packedABlockCount = paddedM / gemmMR * packedAPanelStride(gemmKC)
+        packedABlockCount = paddedM / gemmMR * packedAPanelStride(kc)
         packedACount = (kBlocks - 1) * packedABlockCount + paddedM / gemmMR * packedAPanelStride(lastDepth)
-        aBlockCount = mc / gemmMR * packedAPanelStride(gemmKC)
+        aBlockCount = mc / gemmMR * packedAPanelStride(kc)
     }
 
     /// One row tile: every B panel is used by one tile only, so packing B in a pass of its own
@@ -80,18 +102,18 @@ struct GEMMPlan {
     /// Floats of scratch a call needs beside its output: streaming B, A packed whole and one
     /// KC×NR panel per worker; else B packed whole and one MC×KC block of A per worker.
     func scratchCount(workers: Int) -> Int {
-        streamsB ? packedACount + workers * gemmKC * gemmNR : packedBCount + workers * aBlockCount
+        streamsB ? packedACount + workers * kc * gemmNR : packedBCount + workers * aBlockCount
     }
 }
 
 // MARK: - Packing
 
 /// Floats from one packed A panel to the next: kcLen columns of MR, then one cache line of
-/// padding. Unpadded, full panels lie 6·KC floats apart (9 KiB at KC 384, 6 KiB at 256), which
-/// maps the panels of a block to 4 (2) of L1's 64 sets: packing Aᵀ writes a few floats into
-/// every panel of the block per source row, and those 33 lines fought over 32 (16) slots. With
-/// the line, consecutive panels step 17 (33) sets (1576×768 Aᵀ, all tiles' packs at KC 256, one
-/// core: 0.69 → 0.39 ms).
+/// padding. Unpadded, full panels lie 6·KC floats apart (a multiple of 1.5 KiB: 9 KiB at KC 384,
+/// 18 KiB at 768), which maps the panels of a block to 2 or 4 of L1's 64 sets: packing Aᵀ
+/// writes a few floats into every panel of the block per source row, and those 22-40 lines
+/// fought over 16 or 32 slots. With the line, consecutive panels step an odd number of sets
+/// (1576×768 Aᵀ, all tiles' packs at KC 256, one core: 0.69 → 0.39 ms).
 @inline(__always)
 func packedAPanelStride(_ kcLen: Int) -> Int { kcLen * gemmMR + 16 }
 
@@ -121,7 +143,7 @@ func packBGroup(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: Unsa
                 plan: GEMMPlan, kb: Int, group: Int) {
     let panels = plan.paddedN / gemmNR, first = group * gemmPanelsPerGroup
     let count = min(gemmPanelsPerGroup, panels - first)
-    let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+    let p0 = kb * plan.kc, kcLen = min(plan.kc, shape.k - p0)
     let panelStride = packedBPanelStride(kcLen)
     let out = packed + kb * plan.packedBBlockCount + first * panelStride
     let fullPanels = shape.transposeB ? 0 : min(count, (shape.n - first * gemmNR) / gemmNR)
@@ -330,7 +352,7 @@ func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: Unsafe
     let workers = shape.m * shape.k < 1 << 16 ? 1 : threads
     parallelFor(tasks: tasks, threads: workers) { _, task in     // each task writes its own panels
         let kb = task / plan.mTiles, mt = task % plan.mTiles
-        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+        let p0 = kb * plan.kc, kcLen = min(plan.kc, shape.k - p0)
         let i0 = mt * plan.mc, rows = min(plan.mc, shape.m - i0)
         packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: p0, kcLen: kcLen,
               into: destination.base + kb * plan.packedABlockCount + (i0 / gemmMR) * packedAPanelStride(kcLen))
@@ -365,7 +387,7 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
             gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
                      aBlock: { kb, kcLen, i0, rows in
                          if shareA { return blocks.base + kb * plan.packedABlockCount }
-                         packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: kb * gemmKC, kcLen: kcLen, into: aBlock)
+                         packA(shape, UnsafePointer(source.base), i0: i0, rows: rows, p0: kb * plan.kc, kcLen: kcLen, into: aBlock)
                          return aBlock
                      },
                      bPanel: panel) { kb, kcLen, j0 in
@@ -389,18 +411,18 @@ func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: Unsaf
     let aShared = SharedPointer(scratch), bShared = SharedPointer(b), cShared = SharedPointer(c)
     let panelSlots = SharedPointer(scratch + plan.packedACount)
     parallelFor(tasks: tasks, threads: workers) { worker, task in  // task writes its own C tile; worker its slot
-        let panel = panelSlots.base + worker * gemmKC * gemmNR
+        let panel = panelSlots.base + worker * plan.kc * gemmNR
         gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,
                  aBlock: { kb, kcLen, i0, _ in
                      aShared.base + kb * plan.packedABlockCount + (i0 / gemmMR) * packedAPanelStride(kcLen)
                  },
                  bPanel: { kb, kcLen, j0 in
-                     packBPanel(shape, UnsafePointer(bShared.base), p0: kb * gemmKC, kcLen: kcLen, j0: j0, into: panel)
+                     packBPanel(shape, UnsafePointer(bShared.base), p0: kb * plan.kc, kcLen: kcLen, j0: j0, into: panel)
                      return panel
                  }) { kb, kcLen, j0 in
             // The next panel's source: kcLen rows of up to NR floats (B), or up to NR rows of kcLen (Bᵀ).
             let columns = min(gemmNR, shape.n - j0)
-            let start = UnsafePointer(bShared.base) + (shape.transposeB ? j0 * shape.ldb + kb * gemmKC : kb * gemmKC * shape.ldb + j0)
+            let start = UnsafePointer(bShared.base) + (shape.transposeB ? j0 * shape.ldb + kb * plan.kc : kb * plan.kc * shape.ldb + j0)
             return shape.transposeB ? CacheLineWalk(start, segments: columns, length: kcLen, stride: shape.ldb)
                                     : CacheLineWalk(start, segments: kcLen, length: columns, stride: shape.ldb)
         }
@@ -431,7 +453,7 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
     let panelsA = (rows + gemmMR - 1) / gemmMR
     var edge = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
     for kb in 0..<plan.kBlocks {
-        let p0 = kb * gemmKC, kcLen = min(gemmKC, shape.k - p0)
+        let p0 = kb * plan.kc, kcLen = min(plan.kc, shape.k - p0)
         let blockBeta = kb == 0 ? beta : 1
         let packedA = aBlock(kb, kcLen, i0, rows)
         var jr = 0
@@ -443,7 +465,7 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
             let nextKB = nextInBlock ? kb : kb + 1
             var prefetch = CacheLineWalk(UnsafePointer(panelB), segments: 0, length: 0, stride: 0)
             if nextKB < plan.kBlocks {
-                prefetch = nextPanel(nextKB, min(gemmKC, shape.k - nextKB * gemmKC), nextInBlock ? j0 + jr + gemmNR : j0)
+                prefetch = nextPanel(nextKB, min(plan.kc, shape.k - nextKB * plan.kc), nextInBlock ? j0 + jr + gemmNR : j0)
             }
             // A short sweep (a few rows of A: inference at batch 1-8) would issue the whole
             // panel's prefetches in a burst that stalls the core; the hardware's stream

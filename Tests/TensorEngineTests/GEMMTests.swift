@@ -58,7 +58,7 @@ final class GEMMTests: XCTestCase {
         for (alpha, beta) in [(Float(1), Float(1)), (0.5, -2), (-1.5, 0), (0, 0.5)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
-                    let m = 19, n = 37, k = gemmKC + 44             // two K blocks: the second adds to the first
+                    let m = 19, n = 37, k = gemmOneTileBlocks.kc + 44   // two K blocks: the second adds to the first
                     let shape = GEMMShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                           lda: (transposeA ? m : k) + 3, ldb: (transposeB ? k : n) + 5, ldc: n + 2)
                     check(shape, alpha: alpha, beta: beta, threads: 1, seed: 11)
@@ -94,7 +94,7 @@ final class GEMMTests: XCTestCase {
         XCTAssertTrue(GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2).streamsB)
         // Per-tile A blocks with two K blocks accumulate into C (beta), through padded strides.
         for (transposeA, transposeB) in [(false, false), (true, true)] {
-            let k = gemmKC + 44
+            let k = gemmSharedBBlocks.kc + 44
             let shape = GEMMShape(m: 487, n: 45, k: k, transposeA: transposeA, transposeB: transposeB,
                                   lda: (transposeA ? 487 : k) + 3, ldb: (transposeB ? k : 45) + 5, ldc: 47)
             check(shape, alpha: 0.5, beta: -2, threads: 2, seed: seed)
@@ -104,12 +104,14 @@ final class GEMMTests: XCTestCase {
 
     func testSeveralPackingGroupsAndKBlocksMatchReference() {
         // B of several packing groups (N = 300: 19 panels, 3 groups, the last short) and K blocks
-        // (K = 2·KC + 132: 3, the last short) through padded panel strides: every transpose on 2 and 3
-        // workers matches the reference, and the result is the same bits as on one.
+        // (K = 2·KC + 132 at M > 240: 3, the last short) through padded panel strides: every
+        // transpose on 2 and 3 workers matches the reference, and the result is the same bits
+        // as on one.
         var seed: UInt64 = 60
         for transposeA in [false, true] {
             for transposeB in [false, true] {
-                let shape = GEMMShape(m: 500, n: 300, k: 2 * gemmKC + 132, transposeA: transposeA, transposeB: transposeB)
+                let shape = GEMMShape(m: 250, n: 300, k: 2 * gemmSharedBBlocks.kc + 132,
+                                      transposeA: transposeA, transposeB: transposeB)
                 let plan = GEMMPlan(shape, threads: 2)
                 XCTAssertFalse(plan.streamsB)
                 XCTAssertEqual(plan.packingGroups, 3)
@@ -215,12 +217,39 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(viaPacked, direct)
     }
 
+    func testBlocksFollowTheRowsAndAPackedWeightKeepsItsOwn() {
+        // One row tile (M ≤ 240) streams B at KC 384; more rows share B packed once at KC 768;
+        // a weight packed ahead keeps KC 384 whatever the batch, and a batch of many rows over it
+        // (several row tiles, two K blocks) still matches the reference.
+        let small = GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2)
+        XCTAssertEqual(small.kc, gemmOneTileBlocks.kc)
+        XCTAssertTrue(small.streamsB)
+        let large = GEMMPlan(GEMMShape(m: 1576, n: 2304, k: 768), threads: 2)
+        XCTAssertEqual(large.kc, gemmSharedBBlocks.kc)
+        XCTAssertEqual(large.kBlocks, 1)
+        XCTAssertGreaterThan(large.mTiles, 1)
+        XCTAssertEqual(GEMMPlan(GEMMShape(m: 1576, n: 2304, k: 768), threads: 2, prepackedB: true).kc, gemmOneTileBlocks.kc)
+        let m = 487, k = gemmOneTileBlocks.kc + 45, n = 70
+        let x = randomArray(m * k, seed: 51), w = randomArray(n * k, seed: 52)
+        let packed = PackedMatrix(w, k: k, n: n, transposed: true)
+        let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+        var reference = [Float](repeating: 0, count: m * n)
+        gemmReference(shape, x, w, &reference)
+        for threads in [1, 2] {
+            var viaPacked = [Float](repeating: .nan, count: m * n)
+            gemm(shape, x, packed: packed, &viaPacked, threads: threads)
+            XCTAssertFalse(viaPacked.contains { $0.isNaN }, "threads \(threads): C left unwritten")
+            let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
+            XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "threads \(threads)")
+        }
+    }
+
     func testPackedWeightAtInferenceBatchesMatchesReference() {
         // A few rows over a wide packed weight, K over two blocks (the second 45 deep: not a
         // multiple of the one-row kernel's four steps): the heads at batch 1-8, A packed once
         // for all column tiles, one row through `microkernel1x16`, short sweeps without the
         // next-panel prefetch. Both thread counts; 1e-5·(K + 4) as `check`.
-        let k = gemmKC + 45, n = 1000
+        let k = gemmOneTileBlocks.kc + 45, n = 1000
         let w = randomArray(n * k, seed: 31)
         let packed = PackedMatrix(w, k: k, n: n, transposed: true)
         for m in [1, 2, 5, 8] {
