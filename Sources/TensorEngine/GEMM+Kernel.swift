@@ -18,11 +18,10 @@ struct GEMMBlocks {
 /// batched inference's products). Deep: at K = 768 each element of C is loaded and stored once
 /// instead of twice, and a call sweeps half as often; the 48 KiB B panel no longer fits L1 but
 /// is read 22 times per sweep from L2, with the next one prefetched into L1 by the kernel. A
-/// block of 132 × 768 rows (for 1576) is 400 KiB. Measured on ViT-B's batch-8 products at two
-/// threads, alternated call by call against KC 384 / MC 240: +1-2.3% best of 30 (to 192 GFLOP/s,
-/// 94% of peak, at 1576×768×2304); MC 96, 120 or 168 and KC 384, 512 or 1024 at MC 144 lose
-/// 0.6-2.4% to it. (Earlier, with 16-KiB panels walked between calls: MC 96 → 240 took the large
-/// shapes from ~72 to ~80 GFLOP/s.)
+/// block of A, 132 rows (of 1576) by 768, is 396 KiB. Measured on ViT-B's batch-8 products at
+/// two threads, alternated call by call against KC 384 / MC 240: +1-2.3% best of 30 (to 192
+/// GFLOP/s, 94% of peak, at 1576×768×2304). Against it, best of 30: MC 96 or 168 at KC 768 lose
+/// 0.6-2.2%, KC 384 or 512 at MC 144 0.1-1.8%, KC 1024 (at MC 96, to fit L2) 0.9-2.4%.
 let gemmSharedBBlocks = GEMMBlocks(kc: 768, mc: 144)
 
 /// One row tile (M ≤ 240): B streamed panel by panel, or a weight packed ahead (`PackedMatrix`,
@@ -59,10 +58,10 @@ struct GEMMPlan {
         paddedN = roundUp(shape.n, gemmNR)
         paddedM = roundUp(shape.m, gemmMR)
         kBlocks = max(1, (shape.k + kc - 1) / kc)
-        // Equal row tiles (1576 rows: 8 × 198, not 6 × 240 + 136), each a multiple of MR, and
-        // with several workers a multiple of them where the rows allow: evening the workers out
-        // over rows costs nothing, over columns a repack of A (7 row tiles on 2 workers ran at
-        // 7/8 of two cores: fc2, 1576×3072×768).
+        // Equal row tiles (1576 rows at MC 144: 12 × 132, not 10 × 144 + 136), each a multiple
+        // of MR, and with several workers a multiple of them where the rows allow: evening the
+        // workers out over rows costs nothing, over columns a repack of A (7 row tiles on 2
+        // workers ran at 7/8 of two cores: fc2, 1576×3072×768).
         var rowTiles = max(1, (shape.m + blocks.mc - 1) / blocks.mc)
         if threads > 1 && rowTiles > 1 {
             rowTiles = min(roundUp(rowTiles, threads), max(1, shape.m / gemmMR))
@@ -563,7 +562,7 @@ struct CacheLineWalk {
 /// C[6×16] = alpha·(Apanel·Bpanel) + beta·C over kc steps; beta = 0 does not read C.
 /// a: kc×6 packed (column of A per step), b: kc×16 packed (row of B per step). Also prefetches
 /// `lines` cache lines from `prefetch` on (consecutive, 64 bytes apart: the next B panel's
-/// slice), up to two before every 16 steps.
+/// slice), up to two before every 16 steps and any left over at the end.
 /// Twelve named accumulators, not an array: the form that stays in ymm registers (check the
 /// disassembly for stack traffic in the loop: DESIGN.md, "Scale").
 @inline(never)
@@ -577,8 +576,8 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
     // The tile's six rows of C (64 bytes each, maybe across two lines) are read or written only
-    // after the loop, by which time these have arrived: a tile's C for one K block (198×2304
-    // floats for qkv at batch 8) has left L2 since the previous block's pass.
+    // after the loop, by which time these have arrived: a tile's C (132×3072 floats for fc1 at
+    // batch 8) is far larger than L2, and with beta = 0 its lines are still read to be written.
     for row in 0..<gemmMR {
         prefetchForRead(c + row &* ldc)
         prefetchForRead(c + (row &* ldc &+ 15))
@@ -612,6 +611,10 @@ func microkernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
             ap += gemmMR
             bp += gemmNR * 4
         }
+    }
+    while linesLeft > 0 {                   // more lines than two per 16 steps (a shallow last K block)
+        prefetchForRead(line)
+        line += 16; linesLeft &-= 1
     }
     storeTileRow(c, c00, c01, alpha, beta); storeTileRow(c + ldc, c10, c11, alpha, beta)
     storeTileRow(c + 2 * ldc, c20, c21, alpha, beta); storeTileRow(c + 3 * ldc, c30, c31, alpha, beta)
