@@ -24,9 +24,10 @@ struct GEMMBlocks {
 /// 0.6-2.2%, KC 384 or 512 at MC 144 0.1-1.8%, KC 1024 (at MC 96, to fit L2) 0.9-2.4%.
 let gemmSharedBBlocks = GEMMBlocks(kc: 768, mc: 144)
 
-/// One row tile (M ≤ 240): B streamed panel by panel, or a weight packed ahead (`PackedMatrix`,
-/// whose layout must not depend on the batch). A packed whole is swept by every panel, so it
-/// must stay in L2: 240 × 384 floats is 360 KiB.
+/// One row tile (M ≤ 240): B streamed panel by panel, or a weight packed ahead. A packed whole
+/// is swept by every panel, so it must stay in L2: 240 × 384 floats is 360 KiB. A weight packed
+/// ahead (`PackedMatrix`) cannot know the batch, so it is packed `gemmSharedBBlocks.kc` deep
+/// and a one-tile product sweeps each of its panels in two halves.
 let gemmOneTileBlocks = GEMMBlocks(kc: 384, mc: 240)
 
 /// NC is wide (a B block of KC×NC is 6-12 MiB, in L3) because every column tile packs its rows
@@ -37,27 +38,37 @@ let gemmNC = 4096
 let gemmPanelsPerGroup = 8
 
 struct GEMMPlan {
-    let kc: Int                 // K block depth: `GEMMBlocks.kc`
+    let kc: Int                 // K block depth of the sweeps: `GEMMBlocks.kc`
+    let packedKC: Int           // K block depth of packed B: kc, or for a weight packed ahead the deep blocks' (a multiple of kc)
     let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC narrower only to give every worker tiles
     let paddedN: Int            // N rounded up to NR
     let paddedM: Int            // M rounded up to MR
-    let kBlocks: Int
+    let kDepth: Int             // K
+    let kBlocks: Int            // sweeps' K blocks
+    let packedKBlocks: Int      // packed B's
     let mTiles: Int, nTiles: Int
-    let packedBBlockCount: Int  // one K block of op(B): paddedN/NR panels
+    let packedBBlockCount: Int  // one packed K block of op(B): paddedN/NR panels
     let packedBCount: Int       // all of op(B)
     let packedABlockCount: Int  // one K block of all of op(A): paddedM/MR panels
     let packedACount: Int       // all of op(A), packed once per call (one row tile)
     let aBlockCount: Int        // one tile's rows of A for one K block (a worker's, B packed)
 
-    /// `prepackedB`: B is (or is being packed into) a `PackedMatrix`, whose blocks are
-    /// `gemmOneTileBlocks` whatever M.
+    /// `prepackedB`: B is (or is being packed into) a `PackedMatrix`, packed
+    /// `gemmSharedBBlocks.kc` deep whatever M.
     init(_ shape: GEMMShape, threads: Int = 1, prepackedB: Bool = false) {
         func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
-        let blocks = prepackedB || shape.m <= gemmOneTileBlocks.mc ? gemmOneTileBlocks : gemmSharedBBlocks
-        kc = blocks.kc
+        let blocks = shape.m <= gemmOneTileBlocks.mc ? gemmOneTileBlocks : gemmSharedBBlocks
+        packedKC = prepackedB ? gemmSharedBBlocks.kc : blocks.kc
+        // A few rows over a packed weight (inference at batch 1-8's heads) stream the weight from
+        // memory: sweeping each panel whole keeps that stream sequential (in 384-deep halves the
+        // sweep jumped a half panel ahead at every panel, and 1×6000×12893 fell from 17.3 to 14.8
+        // GFLOP/s), and their A, ≤ 85 rows × 768, stays in L2.
+        kc = prepackedB && shape.m * packedKC * MemoryLayout<Float>.stride <= 256 << 10 ? packedKC : blocks.kc
         paddedN = roundUp(shape.n, gemmNR)
         paddedM = roundUp(shape.m, gemmMR)
+        kDepth = shape.k
         kBlocks = max(1, (shape.k + kc - 1) / kc)
+        packedKBlocks = max(1, (shape.k + packedKC - 1) / packedKC)
         // Equal row tiles (1576 rows at MC 144: 12 × 132, not 10 × 144 + 136), each a multiple
         // of MR, and with several workers a multiple of them where the rows allow: evening the
         // workers out over rows costs nothing, over columns a repack of A (7 row tiles on 2
@@ -82,8 +93,9 @@ struct GEMMPlan {
         nTiles = tileCount(nc)
         // Blocks start KC deep apart; the last holds only its own depth (a small K packs small).
         let lastDepth = max(shape.k, 1) - (kBlocks - 1) * kc
-        packedBBlockCount = paddedN / gemmNR * packedBPanelStride(kc)
-        packedBCount = (kBlocks - 1) * packedBBlockCount + paddedN / gemmNR * packedBPanelStride(lastDepth)
+        let lastPackedDepth = max(shape.k, 1) - (packedKBlocks - 1) * packedKC
+        packedBBlockCount = paddedN / gemmNR * packedBPanelStride(packedKC)
+        packedBCount = (packedKBlocks - 1) * packedBBlockCount + paddedN / gemmNR * packedBPanelStride(lastPackedDepth)
         packedABlockCount = paddedM / gemmMR * packedAPanelStride(kc)
         packedACount = (kBlocks - 1) * packedABlockCount + paddedM / gemmMR * packedAPanelStride(lastDepth)
         aBlockCount = mc / gemmMR * packedAPanelStride(kc)
@@ -94,6 +106,18 @@ struct GEMMPlan {
     /// L1 just before its sweep instead (`gemmStreamingB`). 197×768×2304: the separate pass
     /// was ~20% of the call.
     var streamsB: Bool { mTiles == 1 }
+
+    /// Where the sweeps' block `kb` of packed B's panel at column j0 starts: inside packed block
+    /// (kb·kc) / packedKC, that block's panel, kb·kc mod packedKC rows down.
+    @inline(__always)
+    func packedBPanel(_ packed: UnsafeMutablePointer<Float>, kb: Int, j0: Int) -> UnsafeMutablePointer<Float> {
+        let p0 = kb * kc, block = p0 / packedKC, rowsDown = p0 - block * packedKC
+        return packed + block * packedBBlockCount + (j0 / gemmNR) * packedBPanelStride(packedDepth(block)) + rowsDown * gemmNR
+    }
+
+    /// Rows of packed K block `block`: packedKC but for the last.
+    @inline(__always)
+    func packedDepth(_ block: Int) -> Int { min(packedKC, kDepth - block * packedKC) }
 
     /// Groups of `gemmPanelsPerGroup` panels per K block of packed B.
     var packingGroups: Int { (paddedN / gemmNR + gemmPanelsPerGroup - 1) / gemmPanelsPerGroup }
@@ -122,27 +146,27 @@ func packedAPanelStride(_ kcLen: Int) -> Int { kcLen * gemmMR + 16 }
 @inline(__always)
 func packedBPanelStride(_ kcLen: Int) -> Int { kcLen * gemmNR + 16 }
 
-/// Packs op(B) (K×N) into KC-row blocks of NR-column panels: block kb, panel jp starts at
-/// kb·packedBBlockCount + jp·packedBPanelStride(kcLen) and holds kcLen rows of NR floats, zero
-/// beyond column N. In parallel over groups of panels (`packBGroup`).
+/// Packs op(B) (K×N) into packedKC-row blocks of NR-column panels: block kb, panel jp starts at
+/// kb·packedBBlockCount + jp·packedBPanelStride(depth) and holds the block's depth in rows of NR
+/// floats, zero beyond column N. In parallel over groups of panels (`packBGroup`).
 func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
            plan: GEMMPlan, threads: Int) {
     let groups = plan.packingGroups
     let source = SharedPointer(b), destination = SharedPointer(packed)
     let workers = shape.k * shape.n < 1 << 16 ? 1 : threads
-    parallelFor(tasks: plan.kBlocks * groups, threads: workers) { _, task in     // each task writes its own panels
+    parallelFor(tasks: plan.packedKBlocks * groups, threads: workers) { _, task in     // each task writes its own panels
         packBGroup(shape, UnsafePointer(source.base), into: destination.base, plan: plan, kb: task / groups, group: task % groups)
     }
 }
 
-/// Packs group `group` of K block `kb`: up to `gemmPanelsPerGroup` neighbouring panels. B stored
+/// Packs group `group` of packed K block `kb`: up to `gemmPanelsPerGroup` neighbouring panels. B stored
 /// K×N is read a row of all of them at a time (512 contiguous bytes) rather than a panel's
 /// 64-byte column strip down all kcLen rows.
 func packBGroup(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
                 plan: GEMMPlan, kb: Int, group: Int) {
     let panels = plan.paddedN / gemmNR, first = group * gemmPanelsPerGroup
     let count = min(gemmPanelsPerGroup, panels - first)
-    let p0 = kb * plan.kc, kcLen = min(plan.kc, shape.k - p0)
+    let p0 = kb * plan.packedKC, kcLen = plan.packedDepth(kb)
     let panelStride = packedBPanelStride(kcLen)
     let out = packed + kb * plan.packedBBlockCount + first * panelStride
     let fullPanels = shape.transposeB ? 0 : min(count, (shape.n - first * gemmNR) / gemmNR)
@@ -380,7 +404,7 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
         let blocks = SharedPointer(aBlocks), bShared = SharedPointer(packedB), cShared = SharedPointer(c)
         parallelFor(tasks: tasks, threads: workers) { worker, task in   // task writes its own C tile; worker its A block
             func panel(_ kb: Int, _ kcLen: Int, _ j0: Int) -> UnsafeMutablePointer<Float> {
-                bShared.base + kb * plan.packedBBlockCount + (j0 / gemmNR) * packedBPanelStride(kcLen)
+                plan.packedBPanel(bShared.base, kb: kb, j0: j0)
             }
             let aBlock = blocks.base + worker * plan.aBlockCount
             gemmTile(shape, plan: plan, tile: task, alpha: alpha, beta: beta, cShared.base,

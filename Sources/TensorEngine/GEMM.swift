@@ -65,7 +65,7 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
 public final class PackedMatrix: @unchecked Sendable {
     public let k: Int, n: Int
     let storage: TensorStorage
-    let depth: Int              // K block depth of the packing (`GEMMPlan.kc` with `prepackedB`)
+    let depth: Int              // K block depth of the packing (`GEMMPlan.packedKC` with `prepackedB`)
 
     /// Packs op(B) (K×N); `transposed`: B is stored N×K (a PyTorch `Linear` weight [out, in]
     /// for y = x·Wᵀ). `ld` defaults to the dense row length.
@@ -74,7 +74,7 @@ public final class PackedMatrix: @unchecked Sendable {
         let shape = GEMMShape(m: 1, n: n, k: k, transposeB: transposed, ldb: ld)
         shape.check()
         let plan = GEMMPlan(shape, prepackedB: true)
-        depth = plan.kc
+        depth = plan.packedKC
         storage = TensorStorage(count: plan.packedBCount)
         packB(shape, b, into: storage.base, plan: plan, threads: Engine.threadCount)
     }
@@ -98,7 +98,7 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
     }
     let workers = shape.m * shape.n * shape.k < 1 << 19 ? 1 : threads
     let plan = GEMMPlan(shape, threads: workers, prepackedB: true)
-    precondition(plan.kc == b.depth, "GEMM: packed B's K blocks are \(b.depth) deep, the plan's \(plan.kc)")  // invariant: both come from GEMMPlan's prepacked blocks
+    precondition(plan.packedKC == b.depth, "GEMM: packed B's K blocks are \(b.depth) deep, the plan's \(plan.packedKC)")  // invariant: both come from GEMMPlan's prepacked blocks
     gemmPackedB(shape, plan: plan, alpha: alpha, a, b.storage.base, beta: beta, c, threads: workers)
 }
 

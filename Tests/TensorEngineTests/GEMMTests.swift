@@ -217,10 +217,11 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(viaPacked, direct)
     }
 
-    func testBlocksFollowTheRowsAndAPackedWeightKeepsItsOwn() {
-        // One row tile (M ≤ 240) streams B at KC 384; more rows share B packed once at KC 768;
-        // a weight packed ahead keeps KC 384 whatever the batch, and a batch of many rows over it
-        // (several row tiles, two K blocks) still matches the reference.
+    func testBlocksFollowTheRowsAndAPackedWeightIsPackedDeep() {
+        // One row tile (M ≤ 240) streams B at KC 384; more rows share B packed once at KC 768.
+        // A weight packed ahead cannot know the batch: it is packed 768 deep, and a one-tile
+        // product sweeps each panel in 384-deep halves, unless its rows are few.
+        XCTAssertEqual(gemmSharedBBlocks.kc % gemmOneTileBlocks.kc, 0, "a deep packed block must split into sweeps")
         let small = GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2)
         XCTAssertEqual(small.kc, gemmOneTileBlocks.kc)
         XCTAssertTrue(small.streamsB)
@@ -228,19 +229,28 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(large.kc, gemmSharedBBlocks.kc)
         XCTAssertEqual(large.kBlocks, 1)
         XCTAssertGreaterThan(large.mTiles, 1)
-        XCTAssertEqual(GEMMPlan(GEMMShape(m: 1576, n: 2304, k: 768), threads: 2, prepackedB: true).kc, gemmOneTileBlocks.kc)
-        let m = 487, k = gemmOneTileBlocks.kc + 45, n = 70
-        let x = randomArray(m * k, seed: 51), w = randomArray(n * k, seed: 52)
+        let packedBatch = GEMMPlan(GEMMShape(m: 197, n: 2304, k: 768), threads: 2, prepackedB: true)
+        XCTAssertEqual([packedBatch.kc, packedBatch.packedKC, packedBatch.kBlocks, packedBatch.packedKBlocks], [384, 768, 2, 1])
+        let packedFewRows = GEMMPlan(GEMMShape(m: 8, n: 2304, k: 768), threads: 2, prepackedB: true)
+        XCTAssertEqual([packedFewRows.kc, packedFewRows.packedKC], [768, 768])
+        // Many rows, one tile's and a few over a packed weight whose K (1200) ends inside a packed
+        // block and, for the one tile's 384-deep sweeps, inside a sweep: 768 + 432 packed,
+        // 384 × 3 + 48 swept.
+        let k = 1200, n = 70
+        let w = randomArray(n * k, seed: 52)
         let packed = PackedMatrix(w, k: k, n: n, transposed: true)
-        let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
-        var reference = [Float](repeating: 0, count: m * n)
-        gemmReference(shape, x, w, &reference)
-        for threads in [1, 2] {
-            var viaPacked = [Float](repeating: .nan, count: m * n)
-            gemm(shape, x, packed: packed, &viaPacked, threads: threads)
-            XCTAssertFalse(viaPacked.contains { $0.isNaN }, "threads \(threads): C left unwritten")
-            let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
-            XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "threads \(threads)")
+        for m in [487, 197, 5] {
+            let x = randomArray(m * k, seed: 51)
+            let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+            var reference = [Float](repeating: 0, count: m * n)
+            gemmReference(shape, x, w, &reference)
+            for threads in [1, 2] {
+                var viaPacked = [Float](repeating: .nan, count: m * n)
+                gemm(shape, x, packed: packed, &viaPacked, threads: threads)
+                XCTAssertFalse(viaPacked.contains { $0.isNaN }, "m \(m), threads \(threads): C left unwritten")
+                let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
+                XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)")
+            }
         }
     }
 
@@ -249,7 +259,7 @@ final class GEMMTests: XCTestCase {
         // multiple of the one-row kernel's four steps): the heads at batch 1-8, A packed once
         // for all column tiles, one row through `microkernel1x16`, short sweeps without the
         // next-panel prefetch. Both thread counts; 1e-5·(K + 4) as `check`.
-        let k = gemmOneTileBlocks.kc + 45, n = 1000
+        let k = gemmOneTileBlocks.kc + 45, n = 1000   // packed in one 429-deep block, swept in 384 + 45
         let w = randomArray(n * k, seed: 31)
         let packed = PackedMatrix(w, k: k, n: n, transposed: true)
         for m in [1, 2, 5, 8] {
