@@ -60,9 +60,10 @@ struct GEMMPlan {
         let blocks = shape.m <= gemmOneTileBlocks.mc ? gemmOneTileBlocks : gemmSharedBBlocks
         packedKC = prepackedB ? gemmSharedBBlocks.kc : blocks.kc
         // A few rows over a packed weight (inference at batch 1-8's heads) stream the weight from
-        // memory: sweeping each panel whole keeps that stream sequential (in 384-deep halves the
-        // sweep jumped a half panel ahead at every panel, and 1×6000×12893 fell from 17.3 to 14.8
-        // GFLOP/s), and their A, ≤ 85 rows × 768, stays in L2.
+        // memory: sweeping each panel whole keeps that stream sequential, and their A, ≤ 85 rows
+        // × 768, stays in L2. In 384-deep halves the sweep jumps half a panel ahead at every
+        // panel: 7-11% slower at 1 and 8 rows × 6000 × 12893 and 1 × 768 × 2304, 3% at 32 rows
+        // (two threads, alternated call by call, best of 40).
         kc = prepackedB && shape.m * packedKC * MemoryLayout<Float>.stride <= 256 << 10 ? packedKC : blocks.kc
         paddedN = roundUp(shape.n, gemmNR)
         paddedM = roundUp(shape.m, gemmMR)
