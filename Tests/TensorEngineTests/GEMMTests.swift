@@ -236,21 +236,27 @@ final class GEMMTests: XCTestCase {
         // Many rows, one tile's and a few over a packed weight whose K (1200) ends inside a packed
         // block and, for the one tile's 384-deep sweeps, inside a sweep: 768 + 432 packed,
         // 384 × 3 + 48 swept.
-        let k = 1200, n = 70
-        let w = randomArray(n * k, seed: 52)
-        let packed = PackedMatrix(w, k: k, n: n, transposed: true)
-        for m in [487, 197, 5] {
-            let x = randomArray(m * k, seed: 51)
-            let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
-            var reference = [Float](repeating: 0, count: m * n)
-            gemmReference(shape, x, w, &reference)
-            for threads in [1, 2] {
-                var viaPacked = [Float](repeating: .nan, count: m * n)
-                gemm(shape, x, packed: packed, &viaPacked, threads: threads)
-                XCTAssertFalse(viaPacked.contains { $0.isNaN }, "m \(m), threads \(threads): C left unwritten")
-                let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
-                XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)")
-            }
+        let w = randomArray(70 * 1200, seed: 52)
+        let packed = PackedMatrix(w, k: 1200, n: 70, transposed: true)
+        for m in [487, 197, 5] { checkPackedWeight(packed, w, rows: m, seed: 51) }
+    }
+
+    /// y = x·wᵀ for `rows` random rows of x through `packed` (w packed ahead, stored n×k), on one
+    /// and two threads, against the reference with `check`'s tolerance; every element written.
+    func checkPackedWeight(_ packed: PackedMatrix, _ w: [Float], rows m: Int, seed: UInt64,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        let k = packed.k, n = packed.n
+        let x = randomArray(m * k, seed: seed)
+        let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
+        var reference = [Float](repeating: 0, count: m * n)
+        gemmReference(shape, x, w, &reference)
+        for threads in [1, 2] {
+            var viaPacked = [Float](repeating: .nan, count: m * n)
+            gemm(shape, x, packed: packed, &viaPacked, threads: threads)
+            // max() skips NaN after the first element: an unwritten element must fail on its own.
+            XCTAssertFalse(viaPacked.contains { $0.isNaN }, "m \(m), threads \(threads): C left unwritten", file: file, line: line)
+            let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
+            XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)", file: file, line: line)
         }
     }
 
@@ -258,24 +264,12 @@ final class GEMMTests: XCTestCase {
         // A few rows over a wide packed weight, K over two blocks (the second 45 deep: not a
         // multiple of the one-row kernel's four steps): the heads at batch 1-8, A packed once
         // for all column tiles, one row through `microkernel1x16`, short sweeps without the
-        // next-panel prefetch. Both thread counts; 1e-5·(K + 4) as `check`.
-        let k = gemmOneTileBlocks.kc + 45, n = 1000   // packed in one 429-deep block, swept in 384 + 45
+        // next-panel prefetch, each panel swept whole. Both thread counts.
+        let k = gemmSharedBBlocks.kc + 45, n = 1000
         let w = randomArray(n * k, seed: 31)
         let packed = PackedMatrix(w, k: k, n: n, transposed: true)
-        for m in [1, 2, 5, 8] {
-            let x = randomArray(m * k, seed: UInt64(40 + m))
-            let shape = GEMMShape(m: m, n: n, k: k, transposeB: true)
-            var reference = [Float](repeating: 0, count: m * n)
-            gemmReference(shape, x, w, &reference)
-            for threads in [1, 2] {
-                var viaPacked = [Float](repeating: .nan, count: m * n)
-                gemm(shape, x, packed: packed, &viaPacked, threads: threads)
-                // max() skips NaN after the first element: an unwritten element must fail on its own.
-                XCTAssertFalse(viaPacked.contains { $0.isNaN }, "m \(m), threads \(threads): C left unwritten")
-                let worst = zip(viaPacked, reference).map { abs($0 - $1) }.max() ?? .nan
-                XCTAssertLessThanOrEqual(worst, 1e-5 * Float(k + 4), "m \(m), threads \(threads)")
-            }
-        }
+        XCTAssertEqual(GEMMPlan(GEMMShape(m: 8, n: n, k: k, transposeB: true), prepackedB: true).kBlocks, 2)
+        for m in [1, 2, 5, 8] { checkPackedWeight(packed, w, rows: m, seed: UInt64(40 + m)) }
     }
 
     func testStridedBatchedMatchesPerItemReference() {
