@@ -27,7 +27,7 @@ let gemmSharedBBlocks = GEMMBlocks(kc: 768, mc: 144)
 /// One row tile (M ≤ 240): B streamed panel by panel, or a weight packed ahead. A packed whole
 /// is swept by every panel, so it must stay in L2: 240 × 384 floats is 360 KiB. A weight packed
 /// ahead (`PackedMatrix`) cannot know the batch, so it is packed `gemmSharedBBlocks.kc` deep
-/// and a one-tile product sweeps each of its panels in two halves.
+/// and a one-tile product sweeps each of its panels in two halves (a few rows: whole).
 let gemmOneTileBlocks = GEMMBlocks(kc: 384, mc: 240)
 
 /// NC is wide (a B block of KC×NC is 6-12 MiB, in L3) because every column tile packs its rows
@@ -39,7 +39,7 @@ let gemmPanelsPerGroup = 8
 
 struct GEMMPlan {
     let kc: Int                 // K block depth of the sweeps: `GEMMBlocks.kc`
-    let packedKC: Int           // K block depth of packed B: kc, or for a weight packed ahead the deep blocks' (a multiple of kc)
+    let packedKC: Int           // K block depth of packed B: kc, or a weight packed ahead's (a multiple of kc)
     let mc: Int, nc: Int        // this call's tile: MC balanced over M, NC narrower only to give every worker tiles
     let paddedN: Int            // N rounded up to NR
     let paddedM: Int            // M rounded up to MR
@@ -160,9 +160,9 @@ func packB(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMut
     }
 }
 
-/// Packs group `group` of packed K block `kb`: up to `gemmPanelsPerGroup` neighbouring panels. B stored
-/// K×N is read a row of all of them at a time (512 contiguous bytes) rather than a panel's
-/// 64-byte column strip down all kcLen rows.
+/// Packs group `group` of packed K block `kb`: up to `gemmPanelsPerGroup` neighbouring panels.
+/// B stored K×N is read a row of all of them at a time (512 contiguous bytes) rather than a
+/// panel's 64-byte column strip down all kcLen rows.
 func packBGroup(_ shape: GEMMShape, _ b: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
                 plan: GEMMPlan, kb: Int, group: Int) {
     let panels = plan.paddedN / gemmNR, first = group * gemmPanelsPerGroup
