@@ -366,9 +366,9 @@ func packA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, i0: Int, rows: Int, p0
 // MARK: - Driver
 
 /// Packs all of op(A) (M×K) into KC-column blocks of MR-row panels, in parallel over
-/// (block, MC rows): block kb, panel ip starts at kb·KC·paddedM + ip·kcLen·MR. For a streamed
-/// B: its one row tile (M ≤ MC) is swept by every column tile, so A is packed once up front
-/// rather than once per column tile.
+/// (block, MC rows): block kb, panel ip starts at kb·packedABlockCount +
+/// ip·packedAPanelStride(kcLen). For a streamed B: its one row tile (M ≤ MC) is swept by every
+/// column tile, so A is packed once up front rather than once per column tile.
 func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>,
               plan: GEMMPlan, threads: Int) {
     let tasks = plan.kBlocks * plan.mTiles
@@ -385,9 +385,9 @@ func packAllA(_ shape: GEMMShape, _ a: UnsafePointer<Float>, into packed: Unsafe
 
 /// The blocked loops over a packed B: output tiles (MC×NC) in parallel; in each, for every KC
 /// block, the tile's rows of A are packed into the worker's block (MC×KC, stays in L2), then B's
-/// panels (outer, L1-resident) sweep over A's panels (inner, from L2). A packed per tile right
-/// before its sweeps, not all of it once per call (as `packAllA`): the packed block never goes
-/// to memory and back. fc2 (1576×3072×768) packed 19 MB of A that way in 1.5-2.7 ms on two
+/// panels (outer; in L1 at KC 384, read from L2 at 768) sweep over A's panels (inner, from L2).
+/// A packed per tile right before its sweeps, not all of it once per call (as `packAllA`): the
+/// packed block never goes to memory and back. fc2 (1576×3072×768) packed 19 MB of A that way in 1.5-2.7 ms on two
 /// threads, 5-9% of the call. `aBlocks`: `threads` × `plan.aBlockCount` floats of scratch (a
 /// plan with several row tiles; with one, `plan.packedACount`), or nil to borrow from the pool.
 func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
@@ -425,7 +425,7 @@ func gemmPackedB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePo
 
 /// The blocked loops for a plan that `streamsB`: packs A, then computes the column tiles in
 /// parallel, each packing every B panel into its worker's KC×NR slot of `scratch` (after the
-/// K×paddedM floats of packed A) right before the panel sweeps over A.
+/// `plan.packedACount` floats of packed A) right before the panel sweeps over A.
 func gemmStreamingB(_ shape: GEMMShape, plan: GEMMPlan, alpha: Float, _ a: UnsafePointer<Float>,
                     _ b: UnsafePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>,
                     threads: Int, scratch: UnsafeMutablePointer<Float>) {
@@ -505,11 +505,13 @@ func gemmTile(_ shape: GEMMShape, plan: GEMMPlan, tile: Int, alpha: Float, beta:
                 let aPanel = packedA + (ir / gemmMR) * packedAPanelStride(kcLen)
                 let panelRows = min(gemmMR, rows - ir)
                 let cTile = c + (i0 + ir) * shape.ldc + j0 + jr
+                if panelRows == 1 {                 // the one-row kernel takes no prefetch: issue its slice here
+                    for line in 0..<kernelLines.count { prefetchForRead(kernelLines.start + line &* 16) }
+                }
                 if panelRows == gemmMR && panelColumns == gemmNR {
                     microkernel6x16(kcLen, aPanel, panelB, cTile, shape.ldc, alpha, blockBeta,
                                     prefetch: kernelLines.start, lines: kernelLines.count)
                 } else if panelRows == 1 && panelColumns == gemmNR {
-                    for line in 0..<kernelLines.count { prefetchForRead(kernelLines.start + line &* 16) }
                     microkernel1x16(kcLen, aPanel, panelB, cTile, alpha, blockBeta)
                 } else {
                     withUnsafeMutableBytes(of: &edge) { raw in
