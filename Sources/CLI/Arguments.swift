@@ -13,19 +13,25 @@ struct OptionSpec {
     let short: Character?
     /// Placeholder in the usage line, e.g. `csv`, `n,n,n`. `nil` for a flag.
     let valueName: String?
-    /// One line: what it means, its unit and default.
+    /// One line: what it means and its unit (`--help` appends the default).
     let help: String
     /// Whether the command cannot run without it (shown without brackets in the usage line).
     let required: Bool
+    /// The value used when the option is not given: the one place a default is written, read by
+    /// the parser (`ParsedArguments.string`) and printed by `--help`.
+    let defaultValue: String?
 
-    static func option(_ name: String, short: Character? = nil, value: String, required: Bool = false,
+    static func option(_ name: String, short: Character? = nil, value: String, required: Bool = false, default defaultValue: String? = nil,
                        _ help: String) -> OptionSpec {
-        OptionSpec(name: name, short: short, valueName: value, help: help, required: required)
+        OptionSpec(name: name, short: short, valueName: value, help: help, required: required, defaultValue: defaultValue)
     }
 
     static func flag(_ name: String, short: Character? = nil, _ help: String) -> OptionSpec {
-        OptionSpec(name: name, short: short, valueName: nil, help: help, required: false)
+        OptionSpec(name: name, short: short, valueName: nil, help: help, required: false, defaultValue: nil)
     }
+
+    /// The help line as `--help` prints it.
+    var helpLine: String { defaultValue.map { "\(help) (default: \($0))" } ?? help }
 
     var takesValue: Bool { valueName != nil }
 }
@@ -44,6 +50,8 @@ struct ParsedArguments {
     private(set) var flags: Set<String> = []
     /// Arguments that are not options, in order (everything after `--` included).
     private(set) var operands: [String] = []
+    /// Each option's default from its spec.
+    private var defaults: [String: String] = [:]
 
     /// Parses `arguments` (the words after the command name) against `specs`.
     /// `-h`/`--help` is reported through `wantsHelp` and is never an error.
@@ -52,6 +60,7 @@ struct ParsedArguments {
         for spec in specs {
             byName[spec.name] = spec
             if let short = spec.short { byName[String(short)] = spec }
+            defaults[spec.name] = spec.defaultValue
         }
         var index = 0
         var optionsEnded = false
@@ -74,7 +83,15 @@ struct ParsedArguments {
                 }
             } else {
                 name = String(word.dropFirst())
-                guard name.count == 1 else { throw UsageError("unknown option '\(word)' (short options take one letter)") }
+                if name.count > 1 {
+                    // `-k5`: a short option with its value attached (POSIX getopt), for options that take one.
+                    let letter = String(name.prefix(1))
+                    guard let spec = byName[letter], spec.short != nil, spec.takesValue else {
+                        throw UsageError("unknown option '\(word)' (short options take one letter)")
+                    }
+                    inlineValue = String(name.dropFirst())
+                    name = letter
+                }
             }
             guard let spec = byName[name] else { throw UsageError("unknown option '\(word)'") }
             if spec.takesValue {
@@ -108,35 +125,39 @@ struct ParsedArguments {
 
     func flag(_ name: String) -> Bool { flags.contains(name) }
 
-    /// The last value given for `--name`, or nil.
-    func string(_ name: String) -> String? { values[name]?.last }
+    /// The last value given for `--name`, else its spec's default, else nil.
+    func string(_ name: String) -> String? { values[name]?.last ?? defaults[name] }
+
+    /// Whether `--name` was given on the command line (not just defaulted).
+    func given(_ name: String) -> Bool { values[name] != nil }
 
     func requiredString(_ name: String) throws -> String {
         guard let value = string(name) else { throw UsageError("missing required option '--\(name)'") }
         return value
     }
 
-    /// An integer option within `range`; a malformed or out-of-range value is a usage error.
-    func int(_ name: String, default defaultValue: Int, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
-        guard let text = string(name) else { return defaultValue }
+    /// An integer option within `range` (its spec's default when not given); a malformed or
+    /// out-of-range value is a usage error.
+    func int(_ name: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
+        guard let text = string(name) else { throw UsageError("missing option '--\(name)'") }
         guard let value = Int(text), range.contains(value) else {
             throw UsageError("--\(name) is '\(text)', expected an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }
 
-    /// A finite floating-point option within `range`.
-    func double(_ name: String, default defaultValue: Double, in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
-        guard let text = string(name) else { return defaultValue }
+    /// A finite floating-point option within `range` (its spec's default when not given).
+    func double(_ name: String, in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
+        guard let text = string(name) else { throw UsageError("missing option '--\(name)'") }
         guard let value = Double(text), value.isFinite, range.contains(value) else {
             throw UsageError("--\(name) is '\(text)', expected a number in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }
 
-    /// A comma-separated list of integers: `--max 5000,2000,1000`.
-    func intList(_ name: String, default defaultValue: [Int]) throws -> [Int] {
-        guard let text = string(name) else { return defaultValue }
+    /// A comma-separated list of integers: `--max 5000,2000,1000` (its spec's default when not given).
+    func intList(_ name: String) throws -> [Int] {
+        guard let text = string(name) else { throw UsageError("missing option '--\(name)'") }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         let numbers = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard numbers.count == parts.count, !numbers.isEmpty else {

@@ -15,9 +15,9 @@ struct BenchDecodeCommand: Command {
         """
     static let options: [OptionSpec] = [
         .flag("json", "Print {\"file\", \"width\", \"height\", \"milliseconds\"} as one JSON object."),
-        .option("scale", value: "n", "JPEG DCT-domain downscale 1, 2, 4 or 8 (default: 1)."),
-        .option("resize", value: "px", "Also resize to this short side after decoding (default: none)."),
-        .option("repeats", value: "n", "Timed runs; the best is reported (default: 10)."),
+        .option("scale", value: "n", default: "1", "JPEG DCT-domain downscale 1, 2, 4 or 8."),
+        .option("resize", value: "px", default: "0", "Also resize to this short side after decoding (0: no resize)."),
+        .option("repeats", value: "n", default: "10", "Timed runs; the best is reported."),
     ]
     static let examples = [
         "translocator bench decode photo.jpg",
@@ -27,10 +27,10 @@ struct BenchDecodeCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.operands.count == 1 else { throw UsageError("bench decode wants one image, got \(arguments.operands.count)") }
-        let scale = try arguments.int("scale", default: 1, in: 1...8)
+        let scale = try arguments.int("scale", in: 1...8)
         guard [1, 2, 4, 8].contains(scale) else { throw UsageError("--scale wants 1, 2, 4 or 8, got \(scale)") }
-        let resize = try arguments.int("resize", default: 0, in: 0...100_000)
-        let repeats = try arguments.int("repeats", default: 10, in: 1...10_000)
+        let resize = try arguments.int("resize", in: 0...100_000)
+        let repeats = try arguments.int("repeats", in: 1...10_000)
         let path = arguments.operands[0]
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {

@@ -20,9 +20,9 @@ struct BenchForwardCommand: Command {
         """
     static let options: [OptionSpec] = [
         .flag("json", "Print one JSON array: {model, batch, imagesPerSecond} per run; TransLocator's rows add timeRatioToViT, weightBytes, peakResidentBytes, peakTensorBytes."),
-        .option("batch", value: "n,n", "Batch sizes (default: 1,8)."),
-        .option("seconds", value: "s", "Time spent on each measurement after its warm-up (default: 5)."),
-        .option("rounds", value: "n", "Rounds alternating TransLocator and ViT-B/16: best images/s of each, median of the rounds' time ratios (default: 3)."),
+        .option("batch", value: "n,n", default: "1,8", "Batch sizes."),
+        .option("seconds", value: "s", default: "5", "Time spent on each measurement after its warm-up."),
+        .option("rounds", value: "n", default: "3", "Rounds alternating TransLocator and ViT-B/16: best images/s of each, median of the rounds' time ratios."),
         .option("config", value: "json", "TransLocator config (default: the paper's translocator-b16 sizes)."),
     ]
     static let examples = [
@@ -38,16 +38,16 @@ struct BenchForwardCommand: Command {
         headHidden: .init(coarse: [], middle: [3000], fine: [6000], scene: []), sceneClasses: 16)
 
     static func run(_ arguments: ParsedArguments) throws {
-        let batches = try arguments.intList("batch", default: [1, 8])
+        let batches = try arguments.intList("batch")
         guard batches.allSatisfy({ (1...256).contains($0) }) else { throw UsageError("--batch wants sizes in 1...256, got \(batches)") }
-        let seconds = try arguments.double("seconds", default: 5, in: 0...3600)
+        let seconds = try arguments.double("seconds", in: 0...3600)
         let configPath = arguments.string("config")
         let config = try configPath.map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? paperConfig
         // Another config is named by its file, and compared with ViT-B/16 only if its branches are ViT-B/16.
         let name = configPath.map { "translocator(" + URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent + ")" }
             ?? "translocator-b16"
         let comparable = config.vit == ForwardBenchmark.vitB16
-        let rounds = try arguments.int("rounds", default: 3, in: 1...100)
+        let rounds = try arguments.int("rounds", in: 1...100)
         // TransLocator first in each round: its resident peak is then the process's, whether or not
         // it can be restarted. Rounds alternate the two models; each keeps its best throughput, and
         // the time ratio is the median of the rounds' own ratios (each from one stretch of time),

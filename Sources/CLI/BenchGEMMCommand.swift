@@ -14,8 +14,8 @@ struct BenchGEMMCommand: Command {
         """
     static let options: [OptionSpec] = [
         .flag("json", "Print one JSON array of {m, k, n, transposeA, transposeB, threads, gflops}."),
-        .option("threads", value: "n,n", "Thread counts to run (default: 1,2)."),
-        .option("repeats", value: "n", "Timed runs per shape; the best is reported (default: 5)."),
+        .option("threads", value: "n,n", default: "1,2", "Thread counts to run."),
+        .option("repeats", value: "n", default: "5", "Timed runs per shape; the best is reported."),
         .flag("cpu-time", "Divide by process CPU seconds, not wall seconds: GFLOP per core-second, steadier on a busy machine."),
         .flag("peak", "Also measure the FMA peak (GFLOP/s) per thread count and print each result's % of it."),
         .flag("packed-b", "Pack B once ahead of the timed runs (PackedMatrix, as inference packs weights at load) and time the products alone."),
@@ -68,11 +68,11 @@ struct BenchGEMMCommand: Command {
     }
 
     static func run(_ arguments: ParsedArguments) throws {
-        let threadCounts = try arguments.intList("threads", default: [1, 2])
+        let threadCounts = try arguments.intList("threads")
         guard threadCounts.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
             throw UsageError("--threads wants thread counts in 1...256, got \(threadCounts)")
         }
-        let repeats = try arguments.int("repeats", default: 5, in: 1...1000)
+        let repeats = try arguments.int("repeats", in: 1...1000)
         let json = arguments.flag("json")
         let cpuTime = arguments.flag("cpu-time"), packedB = arguments.flag("packed-b")
         let shapes = try arguments.string("shapes").map(parseShapes) ?? Self.shapes

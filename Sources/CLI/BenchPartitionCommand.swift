@@ -16,10 +16,10 @@ struct BenchPartitionCommand: Command {
         """
     static let options: [OptionSpec] = [
         .flag("json", "Print {\"points\": N, \"seconds\": S, ...} (S: the three resolutions together, leaf cells included)."),
-        .option("points", value: "n", "How many coordinates (default: 4723695, MP-16's training set)."),
-        .option("manifest", value: "csv", "Coordinates to replicate (default: data/mp16-sample-20k.csv)."),
-        .option("repeats", value: "n", "Timed runs; the best is reported (default: 3)."),
-        .option("seed", value: "n", "Seed of the jitter (default: 1)."),
+        .option("points", value: "n", default: "4723695", "How many coordinates (MP-16's training set)."),
+        .option("manifest", value: "csv", default: "data/mp16-sample-20k.csv", "Coordinates to replicate."),
+        .option("repeats", value: "n", default: "3", "Timed runs; the best is reported."),
+        .option("seed", value: "n", default: "1", "Seed of the jitter."),
         .option("save-points", value: "csv", "Also write the generated points to this file (lat,lon)."),
     ]
     static let examples = [
@@ -30,9 +30,9 @@ struct BenchPartitionCommand: Command {
     static let defaultManifest = "data/mp16-sample-20k.csv"
 
     static func run(_ arguments: ParsedArguments) throws {
-        let count = try arguments.int("points", default: 4_723_695, in: 1...1_000_000_000)
-        let repeats = try arguments.int("repeats", default: 3, in: 1...100)
-        let seed = try arguments.int("seed", default: 1, in: 0...Int.max)
+        let count = try arguments.int("points", in: 1...1_000_000_000)
+        let repeats = try arguments.int("repeats", in: 1...100)
+        let seed = try arguments.int("seed", in: 0...Int.max)
         let manifest = arguments.string("manifest") ?? defaultManifest
         guard FileManager.default.fileExists(atPath: manifest) else {
             throw CommandFailure("\(manifest) not found: run from the repository root or pass --manifest <csv>")

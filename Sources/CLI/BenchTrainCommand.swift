@@ -17,10 +17,10 @@ struct BenchTrainCommand: Command {
         """
     static let options: [OptionSpec] = [
         .flag("json", "Print one JSON array of {model, batch, imagesPerSecond, allocationsPerStep, headSizes}."),
-        .option("batch", value: "n", "ViT-S/16 batch size (default: 32)."),
-        .option("tiny-batch", value: "n", "Tiny TransLocator batch size (default: 32)."),
-        .option("steps", value: "n", "Timed steps per model; the fastest counts (default: 3)."),
-        .option("warmup", value: "n", "Untimed steps first (default: 1; the first step at a shape allocates)."),
+        .option("batch", value: "n", default: "32", "ViT-S/16 batch size."),
+        .option("tiny-batch", value: "n", default: "32", "Tiny TransLocator batch size."),
+        .option("steps", value: "n", default: "3", "Timed steps per model; the fastest counts."),
+        .option("warmup", value: "n", default: "1", "Untimed steps first (the first step at a shape allocates)."),
         .option("threads", value: "n", "Worker threads (default: every active core)."),
         .option("config", value: "json", "Config whose model replaces the tiny TransLocator (default: configs/tiny.json's sizes)."),
         .flag("skip-vit", "Time only the tiny TransLocator (ViT-S/16 takes seconds a step on two cores)."),
@@ -31,19 +31,13 @@ struct BenchTrainCommand: Command {
         "swift build -c release && python3 scripts/bench/train.py",
     ]
 
-    /// configs/tiny.json's "model" object, so the command needs no file.
-    static let tinyConfig = ModelConfig(
-        architecture: "translocator", imageSize: 64, patchSize: 8, embedDimension: 96, depth: 4, headCount: 4,
-        mlpRatio: 4, modalityAttentionHidden: [8], headHidden: .init(coarse: [], middle: [128], fine: [192], scene: []),
-        sceneClasses: 16)
-
     static func run(_ arguments: ParsedArguments) throws {
-        let batch = try arguments.int("batch", default: 32, in: 1...1024)
-        let tinyBatch = try arguments.int("tiny-batch", default: 32, in: 1...1024)
-        let steps = try arguments.int("steps", default: 3, in: 1...10_000)
-        let warmup = try arguments.int("warmup", default: 1, in: 1...10_000)
-        Engine.threadCount = try arguments.int("threads", default: Engine.threadCount, in: 1...1024)
-        let tiny = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? tinyConfig
+        let batch = try arguments.int("batch", in: 1...1024)
+        let tinyBatch = try arguments.int("tiny-batch", in: 1...1024)
+        let steps = try arguments.int("steps", in: 1...10_000)
+        let warmup = try arguments.int("warmup", in: 1...10_000)
+        if arguments.given("threads") { Engine.threadCount = try arguments.int("threads", in: 1...1024) }
+        let tiny = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? BuiltIn.tinyConfig().model
         var runs: [(name: String, config: ModelConfig, headSizes: HeadSizes, batch: Int)] = []
         if !arguments.flag("skip-vit") { runs.append(("vit-s16", TrainBenchmark.vitS16, TrainBenchmark.vitS16HeadSizes, batch)) }
         runs.append(("translocator-tiny", tiny, TrainBenchmark.tinyHeadSizes, tinyBatch))

@@ -14,7 +14,7 @@ struct CellCommand: Command {
         form that reads back to the same double. Cell ids are bit-exact with Google's S2.
         """
     static let options: [OptionSpec] = [
-        .option("level", value: "n", "S2 level, 0 (a cube face) to 30 (a leaf, about 1 cm) (default: 30)."),
+        .option("level", value: "n", default: "30", "S2 level, 0 (a cube face) to 30 (a leaf, about 1 cm)."),
         .option("csv", value: "file", "CSV file with a header and lat,lon columns (any order, other columns kept)."),
     ]
     static let examples = [
@@ -23,7 +23,7 @@ struct CellCommand: Command {
     ]
 
     static func run(_ arguments: ParsedArguments) throws {
-        let level = try arguments.int("level", default: 30, in: 0...30)
+        let level = try arguments.int("level", in: 0...30)
         if let path = arguments.string("csv") {
             guard arguments.operands.isEmpty else {
                 throw UsageError("give either --csv <file> or <lat> <lon>, not both")

@@ -34,7 +34,7 @@ extension Command {
             var left = option.short.map { "-\($0), " } ?? ""
             left += "--\(option.name)"
             if let value = option.valueName { left += " <\(value)>" }
-            return (left, option.help)
+            return (left, option.helpLine)
         }
         rows.append(("-h, --help", "Show this help."))
         let width = rows.map(\.0.count).max() ?? 0

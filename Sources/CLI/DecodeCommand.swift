@@ -14,8 +14,8 @@ struct DecodeCommand: Command {
         """
     static let options: [OptionSpec] = [
         .option("rgb", value: "file", "Write the raw RGB pixels to this file."),
-        .option("scale", value: "n", "JPEG DCT-domain downscale 1, 2, 4 or 8, as Pillow's draft() (default: 1)."),
-        .option("max-pixels", value: "n", "Refuse images with more pixels (default: 89478485, Pillow's limit)."),
+        .option("scale", value: "n", default: "1", "JPEG DCT-domain downscale 1, 2, 4 or 8, as Pillow's draft()."),
+        .option("max-pixels", value: "n", default: "89478485", "Refuse images with more pixels (Pillow's limit)."),
     ]
     static let examples = [
         "translocator decode photo.jpg --rgb photo.rgb",
@@ -24,9 +24,9 @@ struct DecodeCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.operands.count == 1 else { throw UsageError("decode wants one image, got \(arguments.operands.count)") }
-        let scale = try arguments.int("scale", default: 1, in: 1...8)
+        let scale = try arguments.int("scale", in: 1...8)
         guard [1, 2, 4, 8].contains(scale) else { throw UsageError("--scale wants 1, 2, 4 or 8, got \(scale)") }
-        let maxPixels = try arguments.int("max-pixels", default: DecodingLimits.pillowDefaultMaxPixels, in: 1...Int.max)
+        let maxPixels = try arguments.int("max-pixels", in: 1...Int.max)
         let path = arguments.operands[0]
         let image = try Image(contentsOf: URL(fileURLWithPath: path), limits: DecodingLimits(maxPixels: maxPixels),
                               jpegScale: scale)

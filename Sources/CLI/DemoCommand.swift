@@ -23,15 +23,16 @@ struct DemoCommand: Command {
         Writes OUT/data/ (the data set), OUT/partitions/, OUT/model.safetensors (for \
         'translocator predict' and 'eval'), OUT/kauai-seg.png (the map) and OUT/demo.json (the \
         results, as --json prints them). A second run into an earlier demo's folder overwrites it; any other non-empty \
-        folder is refused. Run it from the repository's root folder.
+        folder is refused. It runs from any folder: the config is built in, and data/ is found in \
+        the current folder or in the repository the binary was built in.
         """
     static let options: [OptionSpec] = [
-        .option("out", value: "dir", "Folder for the data, model and results (default: demo-run)."),
-        .option("images", value: "n", "Synthetic photos in all, split 80/10/10 train/val/test (default: \(Demo.Settings().imageCount))."),
-        .option("steps", value: "n", "Optimizer steps, of the config's batch size (32 images in tiny.json) (default: \(Demo.Settings().steps))."),
-        .option("seed", value: "s", "Seed of the data, the initialisation and the data order (default: 0)."),
+        .option("out", value: "dir", default: "demo-run", "Folder for the data, model and results."),
+        .option("images", value: "n", default: "\(Demo.Settings().imageCount)", "Synthetic photos in all, split 80/10/10 train/val/test."),
+        .option("steps", value: "n", default: "\(Demo.Settings().steps)", "Optimizer steps, of the config's batch size (32 images in tiny.json)."),
+        .option("seed", value: "s", default: "0", "Seed of the data, the initialisation and the data order."),
         .option("learning-rate", value: "x", "Peak learning rate of warm-up + cosine (default: the config's)."),
-        .option("config", value: "json", "Model and training config (default: \(defaultConfig))."),
+        .option("config", value: "json", "Model and training config (default: \(BuiltIn.tinyConfigName), built into the binary)."),
         .flag("json", "Print one JSON document (stdout) instead of the report; progress stays on stderr."),
     ]
     static let examples = [
@@ -39,7 +40,6 @@ struct DemoCommand: Command {
         "translocator demo --out /tmp/demo --images 2000 --steps 150 --json",
     ]
 
-    static let defaultConfig = "configs/tiny.json"
     static let defaultPhoto = "data/kauai.png"
     /// The photo's place (data/NOTICE.md: the Kalalau Valley lookout, Kauai, Hawaii).
     static let photoTruth = GeoCoordinate(latitude: 22.17, longitude: -159.65)
@@ -47,28 +47,28 @@ struct DemoCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let started = Date()
-        let out = URL(fileURLWithPath: arguments.string("out") ?? "demo-run")
+        let out = URL(fileURLWithPath: try arguments.requiredString("out"))
         var settings = Demo.Settings()
-        settings.imageCount = try arguments.int("images", default: settings.imageCount, in: 3...20_000)
-        settings.steps = try arguments.int("steps", default: settings.steps, in: 1...1_000_000)
-        settings.seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max))
+        settings.imageCount = try arguments.int("images", in: 3...20_000)
+        settings.steps = try arguments.int("steps", in: 1...1_000_000)
+        settings.seed = UInt64(try arguments.int("seed", in: 0...Int.max))
         if arguments.string("learning-rate") != nil {
-            settings.learningRate = try arguments.double("learning-rate", default: 0, in: 1e-7...10)
+            settings.learningRate = try arguments.double("learning-rate", in: 1e-7...10)
         }
         let json = arguments.flag("json")
-        let configPath = arguments.string("config") ?? defaultConfig
-        for path in [configPath, SynthesizeCommand.defaultCoordinates, defaultPhoto] where !FileManager.default.fileExists(atPath: path) {
-            throw CommandFailure("\(path) not found: run the demo from the repository's root folder")
+        let config = try arguments.string("config").map { try ConfigFile(contentsOf: URL(fileURLWithPath: $0), name: $0) }
+            ?? BuiltIn.tinyConfig()
+        guard let coordinatesURL = BuiltIn.repositoryFile(SynthesizeCommand.defaultCoordinates),
+              let photoURL = BuiltIn.repositoryFile(defaultPhoto) else {
+            throw CommandFailure("\(SynthesizeCommand.defaultCoordinates) and \(defaultPhoto) not found here or in the repository "
+                                 + "this binary was built in: run the demo from the repository's root folder")
         }
-        let configURL = URL(fileURLWithPath: configPath)
-        let demo = Demo(directory: out, settings: settings, modelConfig: try ModelConfig(contentsOf: configURL),
-                        trainingConfig: try TrainingConfig(contentsOf: configURL))
+        let demo = Demo(directory: out, settings: settings, config: config)
         let report = Report(json: json)
 
         printError("demo: \(note)")
         if try demo.prepareDirectory() { printError("demo: overwriting the earlier demo in \(out.relativePath)") }
-        let coordinates = try CoordinateFile(contentsOf: URL(fileURLWithPath: SynthesizeCommand.defaultCoordinates),
-                                             name: SynthesizeCommand.defaultCoordinates).coordinates
+        let coordinates = try CoordinateFile(contentsOf: coordinatesURL, name: SynthesizeCommand.defaultCoordinates).coordinates
         let synthesisProgress = SharedProgress(ProgressLine("synthesize", total: settings.imageCount, unit: "images"))
         let summary = try demo.synthesize(from: coordinates) { synthesisProgress.update($0) }
         synthesisProgress.finish(settings.imageCount)
@@ -99,7 +99,7 @@ struct DemoCommand: Command {
         let (model, baseline) = try demo.evaluate { evalProgress.update($0) }
         evalProgress.finish(model.images.count)
 
-        let located = try demo.locate(photoAt: URL(fileURLWithPath: defaultPhoto), top: 3)
+        let located = try demo.locate(photoAt: photoURL, top: 3)
         let wallSeconds = Date().timeIntervalSince(started)
         let document = resultJSON(demo: demo, summary: summary, partitions: partitions, model: model, baseline: baseline,
                                   photo: located.predictions, mapURL: located.mapURL, trainSeconds: trainSeconds,

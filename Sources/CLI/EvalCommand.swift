@@ -26,7 +26,7 @@ struct EvalCommand: Command {
         .option("predictions", value: "csv", "Also write image,lat,lon,pred_lat,pred_lon,distance_km per image."),
         .flag("skip-invalid", "Skip (and count) rows with a bad value, a missing file or an undecodable image."),
         .flag("baseline", "Also score always answering the most populous fine cell."),
-        .option("batch", value: "n", "Images per forward pass (default: 16)."),
+        .option("batch", value: "n", default: "16", "Images per forward pass."),
     ]
     static let examples = [
         "translocator eval --model run/best.safetensors --manifest synthetic/test.csv",
@@ -45,7 +45,7 @@ struct EvalCommand: Command {
         evaluator.hierarchical = arguments.flag("hierarchical")
         evaluator.inclusive = arguments.flag("inclusive")
         evaluator.skipInvalid = skipInvalid
-        evaluator.batchSize = try arguments.int("batch", default: 16, in: 1...4096)
+        evaluator.batchSize = try arguments.int("batch", in: 1...4096)
         let progress = ProgressLine("eval", total: manifest.count, unit: "images")
         let result = try evaluator.evaluate(manifest) { progress.update($0) }
         progress.finish(result.evaluation.images.count)

@@ -18,8 +18,8 @@ struct PartitionCommand: Command {
         .option("manifest", value: "csv", required: true,
                 "Training manifest with lat and lon columns (degrees; also LAT,LON, any order)."),
         .option("out", value: "dir", required: true, "Folder for coarse.csv, middle.csv, fine.csv (created if missing)."),
-        .option("min", value: "n", "Cells holding this many images or fewer are deleted (default: 50)."),
-        .option("max", value: "n,n,n", "Most images in a cell, coarse,middle,fine; strictly decreasing (default: 5000,2000,1000)."),
+        .option("min", value: "n", default: "50", "Cells holding this many images or fewer are deleted."),
+        .option("max", value: "n,n,n", default: "5000,2000,1000", "Most images in a cell, coarse,middle,fine; strictly decreasing."),
         .flag("skip-invalid", "Drop rows with invalid coordinates (reports how many) instead of failing."),
     ]
     static let examples = [
@@ -31,8 +31,8 @@ struct PartitionCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let manifestPath = try arguments.requiredString("manifest")
         let outPath = try arguments.requiredString("out")
-        let minImages = try arguments.int("min", default: 50, in: 0...Int(Int32.max))
-        let maxImages = try arguments.intList("max", default: [5000, 2000, 1000])
+        let minImages = try arguments.int("min", in: 0...Int(Int32.max))
+        let maxImages = try arguments.intList("max")
         guard maxImages.count == 3 else {
             throw UsageError("--max is '\(arguments.string("max") ?? "")', expected three values coarse,middle,fine such as 5000,2000,1000")
         }

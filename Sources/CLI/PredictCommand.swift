@@ -20,11 +20,11 @@ struct PredictCommand: Command {
     static let options: [OptionSpec] = [
         .option("model", short: "m", value: "file", required: true, "Model file (.safetensors with translocator metadata)."),
         .option("seg", value: "png", "Segmentation map of the next image, repeated once per image (TransLocator models)."),
-        .option("top", short: "k", value: "k", "How many cells to print per image (default: 5)."),
+        .option("top", short: "k", value: "k", default: "5", "How many cells to print per image."),
         .flag("json", "Print one JSON document: [{image, predictions: [{rank, probability, latitude, longitude, token}]}]."),
         .flag("hierarchical", "Rank by p_fine x p_middle(parent) x p_coarse(parent)."),
         .flag("tencrop", "Average the logits of TenCrop (four corners, center, and their mirror images)."),
-        .option("batch", value: "n", "Images per forward pass (default: 8)."),
+        .option("batch", value: "n", default: "8", "Images per forward pass."),
     ]
     static let examples = [
         "translocator predict data/kauai.png --model vit-mt.safetensors",
@@ -35,28 +35,31 @@ struct PredictCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let images = arguments.operands
         guard !images.isEmpty else { throw UsageError("expected at least one image") }
-        let top = try arguments.int("top", default: 5, in: 1...1_000_000)
-        let batch = try arguments.int("batch", default: 8, in: 1...1024)
+        let top = try arguments.int("top", in: 1...1_000_000)
+        let batch = try arguments.int("batch", in: 1...1024)
         let segs = arguments.values["seg"] ?? []
         guard segs.isEmpty || segs.count == images.count else {
             throw UsageError("got \(segs.count) --seg maps for \(images.count) images: give one per image, in order")
         }
         let file = try ModelFile(contentsOf: URL(fileURLWithPath: try arguments.requiredString("model")))
-        var photos: [PhotoInput] = []
-        for (i, path) in images.enumerated() {
-            let url = URL(fileURLWithPath: path)
-            let image = try Image(contentsOf: url)
-            let map = segs.isEmpty ? nil : try readSegmentationMap(contentsOf: URL(fileURLWithPath: segs[i]))
-            photos.append(PhotoInput(image: image, segmentation: map, name: segs.isEmpty ? path : segs[i]))
-        }
         let predictor = Predictor(file)
-        let results = try predictor.predict(photos, top: top, hierarchical: arguments.flag("hierarchical"),
-                                            tenCrop: arguments.flag("tencrop"), batchSize: batch)
+        var results: [[CellPrediction]] = []
+        // Photos are decoded one batch at a time, so memory follows the batch, not the photo count.
+        for start in stride(from: 0, to: images.count, by: batch) {
+            let range = start..<min(images.count, start + batch)
+            let photos = try range.map { i in
+                try PhotoInput(contentsOf: URL(fileURLWithPath: images[i]),
+                               segmentationAt: segs.isEmpty ? nil : URL(fileURLWithPath: segs[i]))
+            }
+            results += try predictor.predict(photos, top: top, hierarchical: arguments.flag("hierarchical"),
+                                             tenCrop: arguments.flag("tencrop"), batchSize: batch)
+        }
         if arguments.flag("json") {
             let documents = zip(images, results).map { image, predictions in
                 let rows = predictions.map {
-                    "{\"rank\": \($0.rank), \"probability\": \($0.probability), \"latitude\": \($0.latitude), "
-                        + "\"longitude\": \($0.longitude), \"token\": \"\($0.token)\"}"
+                    "{\"rank\": \($0.rank), \"probability\": \(JSONLiteral.number($0.probability)), "
+                        + "\"latitude\": \(JSONLiteral.number($0.latitude)), \"longitude\": \(JSONLiteral.number($0.longitude)), "
+                        + "\"token\": \(JSONLiteral.string($0.token))}"
                 }
                 return "  {\"image\": \(JSONLiteral.string(image)), \"predictions\": [\n    " + rows.joined(separator: ",\n    ") + "\n  ]}"
             }

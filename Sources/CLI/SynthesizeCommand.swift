@@ -19,9 +19,9 @@ struct SynthesizeCommand: Command {
         """
     static let options: [OptionSpec] = [
         .option("out", value: "dir", required: true, "Folder to write (created if missing)."),
-        .option("images", value: "n", "How many photos (default: 3000)."),
-        .option("seed", value: "s", "Seed of the synthetic world and of every photo (default: 0)."),
-        .option("size", value: "pixels", "Side of the square photos and maps (default: 96)."),
+        .option("images", value: "n", default: "3000", "How many photos."),
+        .option("seed", value: "s", default: "0", "Seed of the synthetic world and of every photo."),
+        .option("size", value: "pixels", default: "96", "Side of the square photos and maps."),
         .option("coordinates", value: "csv", "CSV with LAT,LON columns to take places from (default: data/mp16-sample-20k.csv, relative to the current folder)."),
     ]
     static let examples = [
@@ -33,9 +33,9 @@ struct SynthesizeCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let out = URL(fileURLWithPath: try arguments.requiredString("out"))
-        let count = try arguments.int("images", default: 3000, in: 3...10_000_000)
-        let seed = try arguments.int("seed", default: 0, in: 0...Int.max)
-        let size = try arguments.int("size", default: 96, in: 16...4096)
+        let count = try arguments.int("images", in: 3...10_000_000)
+        let seed = try arguments.int("seed", in: 0...Int.max)
+        let size = try arguments.int("size", in: 16...4096)
         let coordinatePath = arguments.string("coordinates") ?? defaultCoordinates
         guard FileManager.default.fileExists(atPath: coordinatePath) else {
             throw CommandFailure("\(coordinatePath) not found: run from the repository's root folder (it holds "

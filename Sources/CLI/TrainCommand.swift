@@ -32,8 +32,8 @@ struct TrainCommand: Command {
         .option("init", value: "safetensors", "Start the backbone(s) from this timm-named ViT checkpoint (not with --resume)."),
         .flag("strict", "Stop at a missing or undecodable image (error naming file:line) instead of skipping it."),
         .option("max-steps", value: "n", "Stop after n optimizer steps in all, with a checkpoint."),
-        .option("checkpoint-every", value: "n", "Also checkpoint every n optimizer steps (default: 200)."),
-        .option("seed", value: "s", "Seed of initialisation, data order and augmentation (default: 0)."),
+        .option("checkpoint-every", value: "n", default: "200", "Also checkpoint every n optimizer steps."),
+        .option("seed", value: "s", default: "0", "Seed of initialisation, data order and augmentation."),
         .option("partitions", value: "dir", "Use DIR/coarse.csv, middle.csv, fine.csv instead of partitioning --train."),
         .option("scene-hierarchy", value: "csv", "Places365 hierarchy for the scene labels (default: scene_hierarchy.csv beside --train, if any)."),
     ]
@@ -45,90 +45,59 @@ struct TrainCommand: Command {
     ]
 
     static func run(_ arguments: ParsedArguments) throws {
-        let configURL = URL(fileURLWithPath: try arguments.requiredString("config"))
+        let configPath = try arguments.requiredString("config")
         let trainPath = try arguments.requiredString("train")
         let out = URL(fileURLWithPath: try arguments.requiredString("out"))
-        let config = try TrainingConfig(contentsOf: configURL)
-        let modelConfig = try ModelConfig(contentsOf: configURL)
-        let seed = UInt64(try arguments.int("seed", default: 0, in: 0...Int.max))
-        let maxSteps = arguments.string("max-steps") == nil ? nil : try arguments.int("max-steps", default: 0, in: 0...Int.max)
-        let checkpointEvery = try arguments.int("checkpoint-every", default: 200, in: 1...Int.max)
-        let strict = arguments.flag("strict")
-        let initPath = arguments.string("init")
-        if initPath != nil && arguments.flag("resume") {
+        let config = try ConfigFile(contentsOf: URL(fileURLWithPath: configPath), name: configPath)
+        var options = TrainingRun.Options()
+        options.seed = UInt64(try arguments.int("seed", in: 0...Int.max))
+        options.maxSteps = arguments.string("max-steps") == nil ? nil : try arguments.int("max-steps", in: 0...Int.max)
+        options.checkpointEverySteps = try arguments.int("checkpoint-every", in: 1...Int.max)
+        options.strict = arguments.flag("strict")
+        options.resume = arguments.flag("resume")
+        options.backbone = arguments.string("init").map { URL(fileURLWithPath: $0) }
+        if options.backbone != nil && options.resume {
             throw UsageError("--init starts a new run; --resume continues one: give one of them")
         }
-        do { try FileManager.default.createDirectory(at: out.appendingPathComponent("partitions"), withIntermediateDirectories: true) } catch {
+        let partitionFolder = out.appendingPathComponent("partitions")
+        do { try FileManager.default.createDirectory(at: partitionFolder, withIntermediateDirectories: true) } catch {
             throw CommandFailure("\(out.path): cannot create (\(error.localizedDescription))")
         }
 
         let trainURL = URL(fileURLWithPath: trainPath)
         let manifest = try Manifest(contentsOf: trainURL, name: trainPath)
-        if strict { _ = try manifest.checkingFiles(skipMissing: false) }     // a missing file fails now, not hours in
-        let partitions: GeoPartitions
-        if let folder = arguments.string("partitions") {
-            let read = try ["coarse", "middle", "fine"].map { try Partition(contentsOf: URL(fileURLWithPath: folder).appendingPathComponent("\($0).csv")) }
-            partitions = GeoPartitions(coarse: read[0], middle: read[1], fine: read[2])
-        } else {
-            let built = try Partition.build(manifest.coordinates, minImages: config.partitionMin, maxImages: config.partitionMax)
-            partitions = GeoPartitions(coarse: built[0], middle: built[1], fine: built[2])
-        }
-        try Partition.write([(partitions.coarse, out.appendingPathComponent("partitions/coarse.csv")),
-                             (partitions.middle, out.appendingPathComponent("partitions/middle.csv")),
-                             (partitions.fine, out.appendingPathComponent("partitions/fine.csv"))])
-        var hierarchy: SceneHierarchy?
+        if options.strict { _ = try manifest.checkingFiles(skipMissing: false) }     // a missing file fails now, not hours in
+        options.partitions = try arguments.string("partitions").map { try GeoPartitions(contentsOf: URL(fileURLWithPath: $0)) }
         if let path = arguments.string("scene-hierarchy") {
-            hierarchy = try SceneHierarchy(contentsOf: URL(fileURLWithPath: path), name: path)
-        } else if modelConfig.sceneClasses > 0 {
+            options.hierarchy = try SceneHierarchy(contentsOf: URL(fileURLWithPath: path), name: path)
+        } else if config.model.sceneClasses > 0 {
             let beside = trainURL.deletingLastPathComponent().appendingPathComponent("scene_hierarchy.csv")
-            if FileManager.default.fileExists(atPath: beside.path) { hierarchy = try SceneHierarchy(contentsOf: beside) }
+            if FileManager.default.fileExists(atPath: beside.path) { options.hierarchy = try SceneHierarchy(contentsOf: beside) }
         }
-        let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy,
-                                            sceneClasses: modelConfig.sceneClasses)
-        guard labelled.count > 0 else {
-            throw CommandFailure("\(trainPath): no image lies in a cell of the partitions (\(labelled.outsideCount) outside): nothing to train on")
-        }
-        printError("train: \(labelled.count) images labelled (\(labelled.outsideCount) outside every cell, left out); "
+        let run = try TrainingRun(config: config, manifest: manifest, partitionFolder: partitionFolder,
+                                  checkpointURL: out.appendingPathComponent("last.safetensors"), options: options)
+        let partitions = run.partitions, trainer = run.trainer
+        printError("train: \(run.labelled.count) images labelled (\(run.labelled.outsideCount) outside every cell, left out); "
                    + "cells \(partitions.coarse.count) / \(partitions.middle.count) / \(partitions.fine.count)")
-
-        let plan = AccumulationPlan(imageCount: labelled.count, batchSize: config.batchSize, microBatchSize: config.microBatchSize)
-        let schedule = LearningRateSchedule(config, stepsPerEpoch: plan.stepsPerEpoch)
-        let checkpointURL = out.appendingPathComponent("last.safetensors")
-        let trainer: Trainer
-        if arguments.flag("resume") {
-            let resumed = try Trainer.resume(from: checkpointURL, config: config, schedule: schedule)
-            for problem in resumed.rejected { printError("warning: \(problem)") }
-            guard resumed.modelFile.partitions == partitions else {
-                throw CommandFailure("\(checkpointURL.path) was trained on other partitions than \(trainPath) gives")
-            }
-            trainer = resumed.trainer
+        for problem in run.rejectedCheckpoints { printError("warning: \(problem)") }
+        if options.resume {
             printError("train: resuming at step \(trainer.progress.step) (epoch \(trainer.progress.epoch + 1))")
-        } else {
-            let model = try TransLocatorModel(config: modelConfig, headSizes: partitions.headSizes, seed: seed)
-            if let initPath {
-                try model.importBackbone(contentsOf: URL(fileURLWithPath: initPath))
-                printError("train: backbone\(modelConfig.segmentationBranch ? "s" : "") from \(initPath)")
-            }
-            trainer = Trainer(model: model, config: config, schedule: schedule, progress: TrainingProgress(seed: seed))
+        } else if let backbone = options.backbone {
+            printError("train: backbone\(config.model.segmentationBranch ? "s" : "") from \(backbone.path)")
         }
-        let preprocessing = Preprocessing(resizeShortSide: config.resizeShortSide)
-        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(
-            resizeShortSide: config.resizeShortSide, cropSize: modelConfig.imageSize, augmentation: config.augmentation,
-            seed: trainer.progress.seed), useSegmentation: modelConfig.segmentationBranch, strict: strict)
         let validator = try arguments.string("val").map {
             EpochValidator(manifest: try Manifest(contentsOf: URL(fileURLWithPath: $0), name: $0), partitions: partitions,
-                           preprocessing: preprocessing, hierarchy: hierarchy, sceneClasses: modelConfig.sceneClasses, config: config,
-                           skipInvalid: !strict)
+                           preprocessing: config.preprocessing, hierarchy: options.hierarchy, sceneClasses: config.model.sceneClasses,
+                           config: config.training, skipInvalid: !options.strict)
         }
-        let loop = TrainingLoop(plan: plan, epochs: config.epochs, checkpointURL: checkpointURL, partitions: partitions,
-                                preprocessing: preprocessing, maxSteps: maxSteps, checkpointEverySteps: checkpointEvery)
+        let checkpointURL = run.loop.checkpointURL
         let log = try MetricsLog(url: out.appendingPathComponent("metrics.jsonl"))
-        let totalSteps = maxSteps.map { min($0, schedule.totalSteps) } ?? schedule.totalSteps
+        let totalSteps = options.maxSteps.map { min($0, run.schedule.totalSteps) } ?? run.schedule.totalSteps
         let progress = ProgressLine("train", total: totalSteps, unit: "steps", initial: trainer.progress.step)
         let started = Date()
         var images = 0
         var lastDetail = ""
-        let finished = try loop.run(trainer, source: source, onStep: { result in
+        let finished = try run.run(onStep: { result in
             images += result.images
             let rate = Double(images) / max(1e-9, Date().timeIntervalSince(started))
             lastDetail = String(format: "loss %.3f, %.1f images/s", result.loss, rate)
@@ -139,7 +108,7 @@ struct TrainCommand: Command {
         }, onEpoch: { summary in
             let epoch = summary.epoch + 1
             if summary.skipped > 0 {
-                let problems = source.problems(inEpoch: summary.epoch)
+                let problems = run.source.problems(inEpoch: summary.epoch)
                 printError("epoch \(epoch): skipped \(summary.skipped) image\(summary.skipped == 1 ? "" : "s") (missing or undecodable)"
                            + problems.prefix(3).map { "\n  \($0)" }.joined() + (summary.skipped > 3 ? "\n  ..." : ""))
             }
@@ -150,7 +119,7 @@ struct TrainCommand: Command {
             let result = try validator.validate(trainer.model)
             let score = EpochValidator.score(result.evaluation)
             let kept = try trainer.keepIfBest(score: score, at: out.appendingPathComponent("best.safetensors"), partitions: partitions,
-                                              preprocessing: preprocessing)
+                                              preprocessing: config.preprocessing)
             var lossText = "n/a (no validation image inside the partitions)"
             if let loss = result.loss {
                 lossText = String(format: "%.3f (", loss.total) + HeadName.allCases.compactMap { head in

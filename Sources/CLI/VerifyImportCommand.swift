@@ -14,7 +14,7 @@ struct VerifyImportCommand: Command {
         file (a classifier head, activations, gradients) are ignored.
         """
     static let options: [OptionSpec] = [
-        .option("tolerance", value: "x", "Largest acceptable absolute error (default: 1e-4)."),
+        .option("tolerance", value: "x", default: "1e-4", "Largest acceptable absolute error."),
     ]
     static let examples = [
         "translocator verify-import Tests/TransLocatorTests/Fixtures/import-vit-f32.safetensors",
@@ -25,7 +25,7 @@ struct VerifyImportCommand: Command {
         guard arguments.operands.count == 1 else {
             throw UsageError("expected one fixture file, got \(arguments.operands.count) operands")
         }
-        let tolerance = try arguments.double("tolerance", default: 1e-4, in: 0...Double.greatestFiniteMagnitude)
+        let tolerance = try arguments.double("tolerance", in: 0...Double.greatestFiniteMagnitude)
         let result = try verifyImport(contentsOf: URL(fileURLWithPath: arguments.operands[0]))
         let c = result.config
         printError("ViT img_size \(c.imageSize) patch \(c.patchSize) embed_dim \(c.embedDimension) depth \(c.depth) "

@@ -42,25 +42,29 @@ func centerCropOrigin(size: Int, crop: Int) -> Int {
     return Int((Double(size - crop) / 2).rounded(.toNearestOrEven))
 }
 
-extension Image {
-    /// Pillow's `crop((left, top, left + width, top + height))`: areas outside are black.
-    public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int) -> Image {
-        precondition(cropWidth >= 0 && cropHeight >= 0, "crop \(cropWidth)x\(cropHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
-        return Image(width: cropWidth, height: cropHeight,
-                     pixels: cropPixels(pixels, width: width, height: height, channels: 3,
-                                        left: left, top: top, cropWidth: cropWidth, cropHeight: cropHeight))
-    }
+/// A raster that crops and flips: `Image` and `SegmentationMap`. The crop rules (centre crop,
+/// FiveCrop, TenCrop) are written once, here, so a photo and its map always take the same crops.
+public protocol CroppableRaster {
+    var width: Int { get }
+    var height: Int { get }
+    /// Pillow's `crop((left, top, left + width, top + height))`; outside the source is zero.
+    func cropped(left: Int, top: Int, width: Int, height: Int) -> Self
+    /// Mirror image (torchvision `hflip`, Pillow `FLIP_LEFT_RIGHT`).
+    func flippedHorizontally() -> Self
+}
 
+extension CroppableRaster {
     /// torchvision `CenterCrop((height, width))`: offsets rounded half-to-even; a crop larger
-    /// than the image is zero-padded as torchvision pads.
-    public func centerCropped(width cropWidth: Int, height cropHeight: Int) -> Image {
+    /// than the raster is zero-padded as torchvision pads.
+    public func centerCropped(width cropWidth: Int, height cropHeight: Int) -> Self {
         cropped(left: centerCropOrigin(size: width, crop: cropWidth), top: centerCropOrigin(size: height, crop: cropHeight),
                 width: cropWidth, height: cropHeight)
     }
 
-    /// torchvision `FiveCrop`: top-left, top-right, bottom-left, bottom-right, center.
-    public func fiveCrops(width cropWidth: Int, height cropHeight: Int) -> [Image] {
-        precondition(cropWidth <= width && cropHeight <= height, "five crops of \(cropWidth)x\(cropHeight) from \(width)x\(height)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+    /// torchvision `FiveCrop`: top-left, top-right, bottom-left, bottom-right, center. The crop
+    /// must fit (torchvision raises otherwise); callers size it from validated settings.
+    public func fiveCrops(width cropWidth: Int, height cropHeight: Int) -> [Self] {
+        precondition(cropWidth <= width && cropHeight <= height, "five crops of \(cropWidth)x\(cropHeight) from \(width)x\(height)")
         return [cropped(left: 0, top: 0, width: cropWidth, height: cropHeight),
                 cropped(left: width - cropWidth, top: 0, width: cropWidth, height: cropHeight),
                 cropped(left: 0, top: height - cropHeight, width: cropWidth, height: cropHeight),
@@ -68,12 +72,20 @@ extension Image {
                 centerCropped(width: cropWidth, height: cropHeight)]
     }
 
-    /// torchvision `TenCrop`: the five crops, then the five crops of the horizontally flipped image.
-    public func tenCrops(width cropWidth: Int, height cropHeight: Int) -> [Image] {
+    /// torchvision `TenCrop`: the five crops, then the five crops of the horizontally flipped raster.
+    public func tenCrops(width cropWidth: Int, height cropHeight: Int) -> [Self] {
         fiveCrops(width: cropWidth, height: cropHeight) + flippedHorizontally().fiveCrops(width: cropWidth, height: cropHeight)
     }
+}
 
-    /// Mirror image (torchvision `hflip`, Pillow `FLIP_LEFT_RIGHT`).
+extension Image: CroppableRaster {
+    public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int) -> Image {
+        precondition(cropWidth >= 0 && cropHeight >= 0, "crop \(cropWidth)x\(cropHeight)")
+        return Image(width: cropWidth, height: cropHeight,
+                     pixels: cropPixels(pixels, width: width, height: height, channels: 3,
+                                        left: left, top: top, cropWidth: cropWidth, cropHeight: cropHeight))
+    }
+
     public func flippedHorizontally() -> Image {
         Image(width: width, height: height, pixels: flipPixels(pixels, width: width, height: height, channels: 3))
     }

@@ -13,7 +13,7 @@ public struct SegmentationMap: Equatable, Sendable {
     public var classes: [UInt8]
 
     public init(width: Int, height: Int, classes: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && classes.count == width * height,  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(width >= 0 && height >= 0 && classes.count == width * height,
                      "SegmentationMap \(width)x\(height) needs \(width * height) indices, got \(classes.count)")
         self.width = width
         self.height = height
@@ -21,11 +21,58 @@ public struct SegmentationMap: Equatable, Sendable {
     }
 
     /// Reads an 8-bit (or lower) gray PNG of class indices, or a palette PNG whose indices are the
-    /// classes (the colours are ignored).
+    /// classes (the colours are ignored). Indices are not checked against a class count.
     /// - Throws: `ImageCodecError` (`.unsupported` for RGB or 16-bit PNGs).
     public init(pngData: Data, limits: DecodingLimits = .default) throws {
         let map = try PNGDecoder.decodeIndices(pngData, limits: limits)
         self.init(width: map.width, height: map.height, classes: map.indices)
+    }
+
+    /// Reads an ADE20K map file, the one reader for every command: an 8-bit (or lower) gray or
+    /// palette-indexed PNG of class indices 0...149, or an RGB image coded with the ADE20K
+    /// palette (`renderedADE20K`, as `translocator demo` writes), each colour mapped back to
+    /// its class.
+    /// - Throws: `SegmentationMapError` naming the file (unreadable, an index outside 0...149, a
+    ///   colour outside the palette), or `ImageCodecError.inFile` when it does not decode.
+    public init(contentsOf url: URL, limits: DecodingLimits = .default) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw SegmentationMapError.unreadable(file: url.path, reason: error.localizedDescription)
+        }
+        do {
+            try self.init(decodingADE20K: data, file: url.path, limits: limits)
+        } catch let error as ImageCodecError {
+            throw error.attaching(path: url.path)
+        }
+    }
+
+    /// `init(contentsOf:)` on bytes already read; `file` names them in errors.
+    init(decodingADE20K data: Data, file: String, limits: DecodingLimits = .default) throws {
+        let indexed = ImageFormat(sniffing: data) == .png
+            && (try? PNGDecoder.header(of: data)).map { ($0.colorType == .gray || $0.colorType == .palette) && $0.bitDepth <= 8 } == true
+        if indexed {
+            try self.init(pngData: data, limits: limits)
+        } else {
+            let image = try Image(decoding: data, limits: limits)
+            var classOfColor: [UInt32: UInt8] = [:]
+            let palette = ADE20K.palette
+            for c in 0..<ADE20K.classCount {
+                classOfColor[UInt32(palette[3 * c]) << 16 | UInt32(palette[3 * c + 1]) << 8 | UInt32(palette[3 * c + 2])] = UInt8(c)
+            }
+            var classes = [UInt8](repeating: 0, count: image.width * image.height)
+            for i in classes.indices {
+                let (r, g, b) = (image.pixels[3 * i], image.pixels[3 * i + 1], image.pixels[3 * i + 2])
+                guard let c = classOfColor[UInt32(r) << 16 | UInt32(g) << 8 | UInt32(b)] else {
+                    throw SegmentationMapError.colorNotInPalette(file: file, x: i % image.width, y: i / image.width,
+                                                                 red: r, green: g, blue: b)
+                }
+                classes[i] = c
+            }
+            self.init(width: image.width, height: image.height, classes: classes)
+        }
+        if let bad = classes.firstIndex(where: { Int($0) >= ADE20K.classCount }) {
+            throw SegmentationMapError.classOutOfRange(file: file, x: bad % width, y: bad / width, value: Int(classes[bad]))
+        }
     }
 
     /// Renders the map with the ADE20K palette (`ADE20K.palette`); indices >= 150 (e.g. 255,
@@ -44,7 +91,7 @@ public struct SegmentationMap: Equatable, Sendable {
 
     /// Nearest-neighbour resize (Pillow `resize(..., NEAREST)`, which torchvision uses for maps).
     public func resized(width newWidth: Int, height newHeight: Int) -> SegmentationMap {
-        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
         return SegmentationMap(width: newWidth, height: newHeight,
                                classes: resampleNearest(classes, width: width, height: height, channels: 1, to: newWidth, newHeight))
@@ -57,7 +104,7 @@ public struct SegmentationMap: Equatable, Sendable {
     }
 
     /// Pillow `crop`: outside the map is `fill`.
-    public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int, fill: UInt8 = 0) -> SegmentationMap {
+    public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int, fill: UInt8) -> SegmentationMap {
         var out = cropPixels(classes, width: width, height: height, channels: 1,
                              left: left, top: top, cropWidth: cropWidth, cropHeight: cropHeight)
         if fill != 0 {
@@ -70,20 +117,38 @@ public struct SegmentationMap: Equatable, Sendable {
         return SegmentationMap(width: cropWidth, height: cropHeight, classes: out)
     }
 
-    /// torchvision `CenterCrop` with the same offsets as `Image.centerCropped`.
-    public func centerCropped(width cropWidth: Int, height cropHeight: Int, fill: UInt8 = 0) -> SegmentationMap {
-        cropped(left: centerCropOrigin(size: width, crop: cropWidth), top: centerCropOrigin(size: height, crop: cropHeight),
-                width: cropWidth, height: cropHeight, fill: fill)
-    }
-
-    public func flippedHorizontally() -> SegmentationMap {
-        SegmentationMap(width: width, height: height, classes: flipPixels(classes, width: width, height: height, channels: 1))
-    }
-
     /// The rotation of `Image.rotated(degrees:fill:)`, with `fill` as the class where nothing lands.
     public func rotated(degrees: Double, fill: UInt8 = 0) -> SegmentationMap {
         let matrix = inverseRotationMatrix(width: width, height: height, degrees: degrees)
         return SegmentationMap(width: width, height: height,
                                classes: affineNearest(classes, width: width, height: height, channels: 1, matrix: matrix, fill: [fill]))
+    }
+}
+
+extension SegmentationMap: CroppableRaster {
+    /// Pillow `crop`: outside the map is class 0 (`cropped(left:top:width:height:fill:)` picks another).
+    public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int) -> SegmentationMap {
+        cropped(left: left, top: top, width: cropWidth, height: cropHeight, fill: 0)
+    }
+
+    public func flippedHorizontally() -> SegmentationMap {
+        SegmentationMap(width: width, height: height, classes: flipPixels(classes, width: width, height: height, channels: 1))
+    }
+}
+
+/// A segmentation map file that decodes but is not an ADE20K map, or cannot be read.
+public enum SegmentationMapError: Error, CustomStringConvertible, Equatable, Sendable {
+    case unreadable(file: String, reason: String)
+    case classOutOfRange(file: String, x: Int, y: Int, value: Int)
+    case colorNotInPalette(file: String, x: Int, y: Int, red: UInt8, green: UInt8, blue: UInt8)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(file, reason): "\(file): cannot read: \(reason)"
+        case let .classOutOfRange(file, x, y, value):
+            "\(file): pixel (\(x), \(y)) is class \(value), expected an ADE20K class index 0...\(ADE20K.classCount - 1)"
+        case let .colorNotInPalette(file, x, y, red, green, blue):
+            "\(file): pixel (\(x), \(y)) has colour (\(red), \(green), \(blue)), which is not in the ADE20K palette"
+        }
     }
 }

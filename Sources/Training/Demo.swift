@@ -37,8 +37,9 @@ public final class Demo {
 
     public let directory: URL
     public let settings: Settings
-    public let modelConfig: ModelConfig
-    public let trainingConfig: TrainingConfig
+    public let config: ConfigFile
+    public var modelConfig: ModelConfig { config.model }
+    public var trainingConfig: TrainingConfig { config.training }
 
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
     public var partitionDirectory: URL { directory.appendingPathComponent("partitions") }
@@ -48,20 +49,18 @@ public final class Demo {
     /// The file that marks a folder as a demo's, so a rerun may clear it (`prepareDirectory`).
     public var markerURL: URL { directory.appendingPathComponent("demo.json") }
 
-    private var partitions: GeoPartitions?
+    /// Set by `partition`: the training run (partitions, labels, trainer, loop).
+    private var run: TrainingRun?
     /// Set by `train`: the trained model with its partitions.
     public private(set) var modelFile: ModelFile?
-    private var labelled: LabelledManifest?
 
-    /// - Parameters:
-    ///   - modelConfig, trainingConfig: the model and its training settings (configs/tiny.json);
-    ///     the demo takes batch size, optimizer, augmentation and partition settings from it, and
-    ///     its own step count and schedule.
-    public init(directory: URL, settings: Settings, modelConfig: ModelConfig, trainingConfig: TrainingConfig) {
+    /// - Parameter config: the model and its training settings (configs/tiny.json); the demo
+    ///   takes batch size, optimizer, augmentation and partition settings from it, and its own
+    ///   step count and schedule.
+    public init(directory: URL, settings: Settings, config: ConfigFile) {
         self.directory = directory
         self.settings = settings
-        self.modelConfig = modelConfig
-        self.trainingConfig = trainingConfig
+        self.config = config
     }
 
     // MARK: - The output folder
@@ -78,7 +77,10 @@ public final class Demo {
         var cleared = false
         if fileManager.fileExists(atPath: directory.path, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw DemoError.foreignDirectory(directory.path, reason: "it is a file") }
-            let contents = (try? fileManager.contentsOfDirectory(atPath: directory.path)) ?? []
+            let contents: [String]
+            do { contents = try fileManager.contentsOfDirectory(atPath: directory.path) } catch {
+                throw DemoError.foreignDirectory(directory.path, reason: "it cannot be listed: \(error.localizedDescription)")
+            }
             if !contents.isEmpty {
                 guard fileManager.fileExists(atPath: markerURL.path) else {
                     throw DemoError.foreignDirectory(directory.path, reason: "it is not empty and holds no demo.json")
@@ -111,27 +113,26 @@ public final class Demo {
     }
 
     /// Partitions the training manifest's coordinates with the config's settings, writes
-    /// `partitions/*.csv` and labels the training images.
+    /// `partitions/*.csv` and labels the training images: the `TrainingRun` that `train` runs.
     /// - Throws: `DemoError.noCells` when the training set is too small for one cell of the
     ///   config's minimum size, and manifest or label errors.
     public func partition() throws -> (labelled: LabelledManifest, partitions: GeoPartitions) {
-        let trainURL = dataDirectory.appendingPathComponent("train.csv")
-        let manifest = try Manifest(contentsOf: trainURL)
-        let levels = try Partition.build(manifest.coordinates, minImages: trainingConfig.partitionMin,
-                                         maxImages: trainingConfig.partitionMax)
-        guard levels.allSatisfy({ $0.count > 0 }) else {
+        let manifest = try Manifest(contentsOf: dataDirectory.appendingPathComponent("train.csv"))
+        var options = TrainingRun.Options()
+        options.seed = settings.seed
+        options.hierarchy = try SceneHierarchy(contentsOf: dataDirectory.appendingPathComponent("scene_hierarchy.csv"))
+        options.maxSteps = settings.steps
+        let schedule = self.schedule
+        options.schedule = { _ in schedule }
+        let run: TrainingRun
+        do {
+            run = try TrainingRun(config: config, manifest: manifest, partitionFolder: partitionDirectory, checkpointURL: checkpointURL,
+                                  options: options)
+        } catch TrainingRunError.noCells {
             throw DemoError.noCells(trainImages: manifest.entries.count, minImages: trainingConfig.partitionMin)
         }
-        let partitions = GeoPartitions(coarse: levels[0], middle: levels[1], fine: levels[2])
-        try Partition.write([(partitions.coarse, partitionDirectory.appendingPathComponent("coarse.csv")),
-                             (partitions.middle, partitionDirectory.appendingPathComponent("middle.csv")),
-                             (partitions.fine, partitionDirectory.appendingPathComponent("fine.csv"))])
-        let hierarchy = try SceneHierarchy(contentsOf: dataDirectory.appendingPathComponent("scene_hierarchy.csv"))
-        let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy,
-                                            sceneClasses: modelConfig.sceneClasses)
-        self.partitions = partitions
-        self.labelled = labelled
-        return (labelled, partitions)
+        self.run = run
+        return (run.labelled, run.partitions)
     }
 
     /// The schedule of `settings.steps` steps: linear warm-up over `warmupShare` of them, then
@@ -142,28 +143,22 @@ public final class Demo {
                              totalSteps: settings.steps, finalScale: trainingConfig.finalLearningRateScale)
     }
 
-    /// Trains a fresh model for `settings.steps` optimizer steps (as many epochs as that takes)
-    /// and writes `model.safetensors`. The loop's checkpoints are removed at the end: the demo
-    /// always starts afresh, so they would only take room.
+    /// Trains the fresh model of `partition()` for `settings.steps` optimizer steps (as many
+    /// epochs as that takes) and writes `model.safetensors`. The loop's checkpoints are removed
+    /// at the end: the demo always starts afresh, so they would only take room.
     /// - Parameter onStep: after every step, with the trainer's step count (1-based) and result.
-    /// - Throws: what the model, the data or a checkpoint write throws.
+    /// - Throws: `DemoError.stageOrder` before `partition()`; what the model, the data or a
+    ///   checkpoint write throws.
     public func train(onStep: (Int, StepResult) throws -> Void = { _, _ in }) throws -> ModelFile {
-        guard let partitions, let labelled else { preconditionFailure("Demo.train before partition()") }  // invariant: the CLI runs the stages in order
-        let plan = AccumulationPlan(imageCount: labelled.count, batchSize: trainingConfig.batchSize,
-                                    microBatchSize: trainingConfig.microBatchSize)
-        let model = try TransLocatorModel(config: modelConfig, headSizes: partitions.headSizes, seed: settings.seed)
-        let trainer = Trainer(model: model, config: trainingConfig, schedule: schedule, progress: TrainingProgress(seed: settings.seed))
-        let preprocessing = Preprocessing(resizeShortSide: trainingConfig.resizeShortSide)
-        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(
-            resizeShortSide: trainingConfig.resizeShortSide, cropSize: modelConfig.imageSize,
-            augmentation: trainingConfig.augmentation, seed: settings.seed), useSegmentation: modelConfig.segmentationBranch)
-        let epochs = (settings.steps + plan.stepsPerEpoch - 1) / plan.stepsPerEpoch
-        let loop = TrainingLoop(plan: plan, epochs: max(1, epochs), checkpointURL: checkpointURL, partitions: partitions,
-                                preprocessing: preprocessing, maxSteps: settings.steps)
-        try loop.run(trainer, source: source, onStep: { try onStep(trainer.progress.step, $0) })
-        let file = ModelFile(model: trainer.model, partitions: partitions, preprocessing: preprocessing)
+        guard let run else { throw DemoError.stageOrder("train", before: "partition") }
+        try run.run(onStep: { try onStep(run.trainer.progress.step, $0) })
+        let file = run.modelFile
         try file.write(to: modelURL)
-        for url in [checkpointURL, CheckpointContainer.previousURL(of: checkpointURL)] { try? FileManager.default.removeItem(at: url) }
+        for url in [checkpointURL, CheckpointContainer.previousURL(of: checkpointURL)] where FileManager.default.fileExists(atPath: url.path) {
+            do { try FileManager.default.removeItem(at: url) } catch {
+                throw DemoError.cannotWrite(file: url.path, reason: "cannot remove the finished run's checkpoint: \(error.localizedDescription)")
+            }
+        }
         modelFile = file
         return file
     }
@@ -172,7 +167,7 @@ public final class Demo {
     /// most populous fine cell on the same images.
     /// - Parameter progress: images scored so far.
     public func evaluate(progress: (Int) -> Void = { _ in }) throws -> (model: GeoEvaluation, baseline: GeoEvaluation) {
-        guard let modelFile else { preconditionFailure("Demo.evaluate before train()") }  // invariant: the CLI runs the stages in order
+        guard let modelFile else { throw DemoError.stageOrder("evaluate", before: "train") }
         let test = try Manifest(contentsOf: dataDirectory.appendingPathComponent("test.csv"))
         let evaluation = try Evaluator(modelFile: modelFile).evaluate(test, progress: progress).evaluation
         let baseline = GeoEvaluation.baseline(images: evaluation.images, truths: evaluation.truths,
@@ -184,14 +179,15 @@ public final class Demo {
     /// (written beside the model as `<name>-seg.png` in the ADE20K palette).
     /// - Throws: `ImageCodecError` for a photo that does not decode, `DemoError.cannotWrite`.
     public func locate(photoAt url: URL, top: Int) throws -> (predictions: [CellPrediction], map: SegmentationMap, mapURL: URL) {
-        guard let modelFile else { preconditionFailure("Demo.locate before train()") }  // invariant: the CLI runs the stages in order
+        guard let modelFile else { throw DemoError.stageOrder("locate", before: "train") }
         let photo = try Image(contentsOf: url)
         let map = ColorRuleSegmentation.map(of: photo)
         let mapURL = directory.appendingPathComponent(url.deletingPathExtension().lastPathComponent + "-seg.png")
         do { try PNGEncoder.encode(map.renderedADE20K()).write(to: mapURL, options: .atomic) } catch {
             throw DemoError.cannotWrite(file: mapURL.path, reason: error.localizedDescription)
         }
-        let input = PhotoInput(image: photo, segmentation: modelConfig.segmentationBranch ? map : nil, name: url.path)
+        let input = PhotoInput(image: photo, segmentation: modelConfig.segmentationBranch ? map : nil, name: url.path,
+                               segmentationName: mapURL.path)
         let predictions = try Predictor(modelFile).predict([input], top: top)[0]
         return (predictions, map, mapURL)
     }
@@ -213,6 +209,7 @@ public enum DemoError: Error, CustomStringConvertible, Equatable {
     case foreignDirectory(String, reason: String)
     case noCells(trainImages: Int, minImages: Int)
     case cannotWrite(file: String, reason: String)
+    case stageOrder(String, before: String)
 
     public var description: String {
         switch self {
@@ -221,6 +218,7 @@ public enum DemoError: Error, CustomStringConvertible, Equatable {
         case let .noCells(trainImages, minImages):
             "\(trainImages) training images leave no geo-cell of more than \(minImages) images: use more --images"
         case let .cannotWrite(file, reason): "\(file): cannot write (\(reason))"
+        case let .stageOrder(stage, before): "the demo's \(stage) stage runs after its \(before) stage"
         }
     }
 }

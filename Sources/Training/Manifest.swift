@@ -1,5 +1,7 @@
 import Foundation
 import GeoCells
+import ImageCodec
+import TransLocator
 
 /// One image of a manifest: where it is, where it was taken, and its optional labels.
 public struct ManifestEntry: Sendable, Equatable {
@@ -32,11 +34,13 @@ public struct ManifestEntry: Sendable, Equatable {
 public enum ManifestError: Error, CustomStringConvertible, Equatable {
     case missingFile(file: String, line: Int, column: String, path: String)
     case unreadableImage(file: String, line: Int, path: String, reason: String)
+    case unreadableMap(file: String, line: Int, path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .missingFile(file, line, column, path): "\(file):\(line): \(column) '\(path)' does not exist"
         case let .unreadableImage(file, line, path, reason): "\(file):\(line): image '\(path)' cannot be read (\(reason))"
+        case let .unreadableMap(file, line, path, reason): "\(file):\(line): segmentation map '\(path)' cannot be read (\(reason))"
         }
     }
 }
@@ -127,6 +131,31 @@ public struct Manifest: Sendable {
     public func imageURL(of entry: ManifestEntry) -> URL { url(forPath: entry.imagePath) }
 
     public func segmentationURL(of entry: ManifestEntry) -> URL? { entry.segmentationPath.map(url(forPath:)) }
+
+    /// The row's photo and, with `withSegmentation`, its map, decoded for the `InputPipeline`
+    /// (maps as class indices or palette colours, as `predict --seg` reads them).
+    /// - Throws: `ManifestError` naming file:line: a missing file, or one that does not decode.
+    public func photoInput(of entry: ManifestEntry, withSegmentation: Bool) throws -> PhotoInput {
+        let url = imageURL(of: entry)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ManifestError.missingFile(file: file, line: entry.line, column: "image", path: entry.imagePath)
+        }
+        let image: Image
+        do { image = try Image(contentsOf: url) } catch {
+            throw ManifestError.unreadableImage(file: file, line: entry.line, path: entry.imagePath, reason: "\(error)")
+        }
+        guard withSegmentation else { return PhotoInput(image: image, name: entry.imagePath) }
+        guard let path = entry.segmentationPath, let mapURL = segmentationURL(of: entry),
+              FileManager.default.fileExists(atPath: mapURL.path) else {
+            throw ManifestError.missingFile(file: file, line: entry.line, column: "seg", path: entry.segmentationPath ?? "")
+        }
+        do {
+            return PhotoInput(image: image, segmentation: try SegmentationMap(contentsOf: mapURL), name: entry.imagePath,
+                              segmentationName: path)
+        } catch {
+            throw ManifestError.unreadableMap(file: file, line: entry.line, path: path, reason: "\(error)")
+        }
+    }
 
     /// The manifest without the rows whose image (or segmentation map) is missing on disk.
     /// `eval` calls it with `skipMissing: false` (an error names file:line) unless `--skip-invalid`.

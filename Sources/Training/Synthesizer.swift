@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import GeoCells
 import ImageCodec
 
@@ -75,7 +76,7 @@ public struct Synthesizer: Sendable {
                 throw SynthesisError.cannotWrite(file: directory.appendingPathComponent(folder).path, reason: error.localizedDescription)
             }
         }
-        var chooser = CounterRandom(seed: seed, stream: TrainingRandomStream.synthesis.rawValue, epoch: -2, index: 0)
+        var chooser = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: -2, index: 0)
         var chosen = Array(0..<coordinates.count)
         for i in 0..<imageCount { chosen.swapAt(i, i + chooser.index(below: coordinates.count - i)) }
         let points = chosen.prefix(imageCount).map {

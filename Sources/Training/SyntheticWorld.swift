@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import GeoCells
 import ImageCodec
 
@@ -76,7 +77,7 @@ public struct SyntheticWorld: Sendable {
 
     public init(seed: UInt64) {
         self.seed = seed
-        var random = CounterRandom(seed: seed, stream: TrainingRandomStream.synthesis.rawValue, epoch: -1, index: 0)
+        var random = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: -1, index: 0)
         elevation = SphereField(random: &random)
         moisture = SphereField(random: &random)
         urban = SphereField(random: &random, maxFrequency: 30)
@@ -145,7 +146,7 @@ extension SyntheticWorld {
     public func render(at coordinate: GeoCoordinate, index: Int, size: Int) -> SyntheticSample {
         precondition(size >= 8, "synthetic images of \(size) pixels")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
         let look = look(at: coordinate)
-        var random = CounterRandom(seed: seed, stream: TrainingRandomStream.synthesis.rawValue, epoch: 0, index: index)
+        var random = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: 0, index: index)
         let layout = Layout(look: look, random: &random)
         var pixels = [UInt8](repeating: 0, count: size * size * 3)
         var classMap = [UInt8](repeating: 0, count: size * size)

@@ -1,4 +1,5 @@
 import Foundation
+import GeoCells
 import TensorEngine
 import TransLocator
 

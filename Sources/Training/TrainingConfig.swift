@@ -1,19 +1,11 @@
 import Foundation
+import TransLocator
 
 /// A config's `training` object (configs/*.json; the `model` object is TransLocator's).
 /// Field names are the JSON's, in snake_case there; DESIGN.md gives the paper's and the authors'
 /// values.
 public struct TrainingConfig: Sendable, Equatable {
     public enum Optimizer: String, Sendable, Equatable { case sgd, adamw }
-
-    public struct Augmentation: Sendable, Equatable {
-        /// RandomAffine's rotation range, ± degrees.
-        public var rotationDegrees: Double = 15
-        /// ColorJitter(brightness, contrast, saturation, hue).
-        public var colorJitter: [Double] = [0.4, 0.4, 0.4, 0.1]
-        public var colorJitterProbability: Double = 0.8
-        public var horizontalFlip: Bool = true
-    }
 
     public var optimizer: Optimizer = .adamw
     public var learningRate: Double = 0.001
@@ -36,8 +28,12 @@ public struct TrainingConfig: Sendable, Equatable {
     public var fineLossWeight: Double = 0.2
     public var sceneLossWeight: Double = 1.0
     public var labelSmoothing: Double = 0
+    /// Short side photos are resized to before cropping (at least the model's `img_size`:
+    /// `ConfigFile` checks).
     public var resizeShortSide: Int = 256
-    public var cropSize: Int = 224
+    /// `crop_size` as the file gives it, or nil. The crop is always the model's `img_size`; a
+    /// config that says otherwise is refused (`ConfigFile`), never silently overridden.
+    var statedCropSize: Int?
     public var augmentation = Augmentation()
     /// Partition settings used when `train` partitions the training manifest itself.
     public var partitionMin: Int = 50
@@ -119,7 +115,7 @@ public struct TrainingConfig: Sendable, Equatable {
         }
         config.labelSmoothing = try check(raw.labelSmoothing, "label_smoothing", 0...1, config.labelSmoothing)
         config.resizeShortSide = try check(raw.resizeShortSide, "resize_short_side", 1...100_000, config.resizeShortSide)
-        config.cropSize = try check(raw.cropSize, "crop_size", 1...config.resizeShortSide, min(config.cropSize, config.resizeShortSide))
+        config.statedCropSize = raw.cropSize
         if let augmentation = raw.augmentation {
             config.augmentation.rotationDegrees = try check(augmentation.rotationDegrees, "augmentation.rotation_degrees", 0...180,
                                                             config.augmentation.rotationDegrees)

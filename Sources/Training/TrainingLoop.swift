@@ -1,4 +1,5 @@
 import Foundation
+import GeoCells
 import TransLocator
 
 /// Where training batches come from: the data pipeline (decode, augment, tensors) for a manifest,

@@ -2,16 +2,7 @@ import Foundation
 import GeoCells
 import TensorEngine
 
-/// The three geo-cell partitions a model classifies into (coarse, middle, fine; DESIGN.md).
-public struct GeoPartitions: Equatable, Sendable {
-    public var coarse: Partition
-    public var middle: Partition
-    public var fine: Partition
-
-    public init(coarse: Partition, middle: Partition, fine: Partition) {
-        self.coarse = coarse; self.middle = middle; self.fine = fine
-    }
-
+extension GeoPartitions {
     /// The head sizes they give.
     public var headSizes: HeadSizes { HeadSizes(coarse: coarse.count, middle: middle.count, fine: fine.count) }
 
@@ -23,21 +14,6 @@ public struct GeoPartitions: Equatable, Sendable {
         case .scene: nil
         }
     }
-}
-
-/// How `predict` turns a photo into the model's input: resize the short side, center-crop to
-/// the model's image size (TenCrop optional), normalize with ImageNet statistics. Stored in the
-/// model file so that a prediction matches the training's validation transform.
-public struct Preprocessing: Codable, Equatable, Sendable {
-    /// Short side after resizing, pixels (the paper: 256 for 224 crops).
-    public var resizeShortSide: Int
-
-    enum CodingKeys: String, CodingKey { case resizeShortSide = "resize_short_side" }
-
-    public init(resizeShortSide: Int) { self.resizeShortSide = resizeShortSide }
-
-    /// 256/224 of the crop, as the paper's Resize(256) + crop 224.
-    public init(imageSize: Int) { resizeShortSide = (imageSize * 256 + 112) / 224 }
 }
 
 // MARK: - The model file
@@ -62,11 +38,14 @@ public struct ModelFile {
 
     public init(model: TransLocatorModel, partitions: GeoPartitions, preprocessing: Preprocessing? = nil,
                 metadata: [String: String] = [:]) {
-        precondition(partitions.headSizes == model.headSizes,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+        precondition(partitions.headSizes == model.headSizes,
                      "ModelFile: partitions \(partitions.headSizes) for a model with heads \(model.headSizes)")
+        let preprocessing = preprocessing ?? Preprocessing(imageSize: model.config.imageSize)
+        precondition(preprocessing.problem(imageSize: model.config.imageSize) == nil,
+                     "ModelFile: resize_short_side \(preprocessing.resizeShortSide) for \(model.config.imageSize)-pixel inputs")
         self.model = model
         self.partitions = partitions
-        self.preprocessing = preprocessing ?? Preprocessing(imageSize: model.config.imageSize)
+        self.preprocessing = preprocessing
         self.metadata = metadata
     }
 
@@ -113,8 +92,11 @@ public struct ModelFile {
         for parameter in model.parameters { parameter.value.assign(try file.tensor(parameter.name)) }
         var preprocessing = Preprocessing(imageSize: config.imageSize)
         if let text = file.metadata["preprocessing"] {
-            guard let decoded = try? JSONDecoder().decode(Preprocessing.self, from: Data(text.utf8)), decoded.resizeShortSide > 0 else {
+            guard let decoded = try? JSONDecoder().decode(Preprocessing.self, from: Data(text.utf8)) else {
                 throw WeightFileError.missingMetadata(file: path, key: "preprocessing", reason: "expected {\"resize_short_side\": n}")
+            }
+            if let problem = decoded.problem(imageSize: config.imageSize) {
+                throw WeightFileError.missingMetadata(file: path, key: "preprocessing", reason: problem)
             }
             preprocessing = decoded
         }

@@ -1,69 +1,50 @@
 import Foundation
-import GeoCells
+import ImageCodec
 import TensorEngine
 
-/// One ranked answer to "where was this taken?": a fine geo-cell with its probability and the
-/// mean coordinate of its training images.
-public struct CellPrediction: Equatable, Sendable, Codable {
-    /// 1 for the best.
-    public var rank: Int
-    /// The fine partition's class label.
-    public var classLabel: Int
-    /// softmax probability of the fine head, or with `hierarchical` the product
-    /// p_fine · p_middle(parent) · p_coarse(parent) (not renormalized, as GeoEstimation).
-    public var probability: Double
-    /// The cell's mean coordinate, degrees.
-    public var latitude: Double
-    public var longitude: Double
-    /// The cell's S2 token.
-    public var token: String
-}
+/// Answers "where was this taken?" with a model file: the photos prepared by the model's
+/// `InputPipeline` (resize, centre crop or TenCrop, normalize; maps rendered with the ADE20K
+/// palette), batched inference, ranked fine cells.
+public final class Predictor {
+    public let file: ModelFile
+    public let ranker: CellRanker
+    public let pipeline: InputPipeline
 
-/// Turns model outputs into ranked fine cells: softmax, optional hierarchical combination
-/// (DESIGN.md: p_fine · p_middle(parent) · p_coarse(parent)), top-k.
-public struct CellRanker: Sendable {
-    public let partitions: GeoPartitions
-    /// For each fine class, the middle and coarse classes whose cells contain it (nil if none:
-    /// its hierarchical probability is 0).
-    let middleParent: [Int?]
-    let coarseParent: [Int?]
-
-    public init(partitions: GeoPartitions) {
-        self.partitions = partitions
-        middleParent = partitions.fine.cells.map { partitions.middle.classLabel(containing: $0.cell.rangeMin) }
-        coarseParent = partitions.fine.cells.map { partitions.coarse.classLabel(containing: $0.cell.rangeMin) }
+    /// Prepares the file's model for inference only (`TransLocatorModel.prepareForInference()`:
+    /// weights packed, unpacked copies and gradients freed): the model cannot train or be saved
+    /// afterwards.
+    public init(_ file: ModelFile) {
+        self.file = file
+        ranker = CellRanker(partitions: file.partitions)
+        pipeline = InputPipeline(file)
+        file.model.prepareForInference()
     }
 
-    /// The fine-cell scores of one image.
-    /// - Parameter logits: each head's logits for the image (coarse, middle, fine; K values each).
-    func scores(_ logits: [HeadName: [Float]], hierarchical: Bool) -> [Double] {
-        let fine = softmax(logits[.fine] ?? [])
-        guard hierarchical, let middleLogits = logits[.middle], let coarseLogits = logits[.coarse] else { return fine }
-        let middle = softmax(middleLogits), coarse = softmax(coarseLogits)
-        return fine.indices.map { k in
-            guard let m = middleParent[k], let c = coarseParent[k] else { return 0 }
-            return fine[k] * middle[m] * coarse[c]
+    /// The `top` best fine cells per photo, in input order.
+    /// - Parameters:
+    ///   - hierarchical: rank by p_fine · p_middle(parent) · p_coarse(parent).
+    ///   - tenCrop: average the logits of torchvision's TenCrop instead of one center crop.
+    ///   - batchSize: photos per forward.
+    /// - Throws: `InputError` (a TransLocator model without a map, a map of another size),
+    ///   `ModelInputError`.
+    public func predict(_ photos: [PhotoInput], top: Int = 5, hierarchical: Bool = false, tenCrop: Bool = false,
+                        batchSize: Int = 8) throws -> [[CellPrediction]] {
+        for photo in photos { try pipeline.validate(photo) }     // every photo checked before the first forward
+        var results: [[CellPrediction]] = []
+        for start in stride(from: 0, to: photos.count, by: max(1, batchSize)) {
+            let group = Array(photos[start..<min(photos.count, start + max(1, batchSize))])
+            let (rgb, seg) = try inputTensors(group, tenCrop: tenCrop)
+            for logits in try file.model.imageLogits(rgb: rgb, seg: seg, crops: tenCrop ? 10 : 1) {
+                results.append(ranker.rank(logits, top: top, hierarchical: hierarchical))
+            }
         }
+        return results
     }
 
-    /// The `top` best fine cells of one image, best first (ties: lower class label first).
-    public func rank(_ logits: [HeadName: [Float]], top: Int, hierarchical: Bool = false) -> [CellPrediction] {
-        let scores = scores(logits, hierarchical: hierarchical)
-        let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
-        return order.prefix(max(0, top)).enumerated().map { rank, k in
-            let cell = partitions.fine.cells[k]
-            return CellPrediction(rank: rank + 1, classLabel: k, probability: scores[k], latitude: cell.latitudeMean,
-                                  longitude: cell.longitudeMean, token: cell.cell.token)
-        }
+    /// The model's inputs for `photos`, as `predict` runs them.
+    func inputTensors(_ photos: [PhotoInput], tenCrop: Bool) throws -> (rgb: Tensor, seg: Tensor?) {
+        try pipeline.tensors(photos, tenCrop: tenCrop)
     }
-}
-
-/// Softmax in double precision (stable: the maximum is subtracted first).
-func softmax(_ logits: [Float]) -> [Double] {
-    guard let top = logits.max() else { return [] }
-    let exponentials = logits.map { exp(Double($0) - Double(top)) }
-    let total = exponentials.reduce(0, +)
-    return exponentials.map { $0 / total }
 }
 
 extension TransLocatorModel {
@@ -73,7 +54,7 @@ extension TransLocatorModel {
     ///   - rgb, seg: [B·crops, 3, S, S] normalized inputs, image-major (crops of image 0 first).
     /// - Throws: `ModelInputError`.
     public func imageLogits(rgb: Tensor, seg: Tensor?, crops: Int = 1) throws -> [[HeadName: [Float]]] {
-        precondition(crops >= 1 && rgb.rank == 4 && rgb.shape[0] % crops == 0,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+        precondition(crops >= 1 && rgb.rank == 4 && rgb.shape[0] % crops == 0,
                      "imageLogits: \(rgb.shape) is not a whole number of \(crops)-crop groups")
         let outputs = try forward(rgb: rgb, seg: seg, training: false)
         let images = rgb.shape[0] / crops

@@ -36,7 +36,9 @@ final class BenchConfigsMatchFilesTests: XCTestCase {
     func testBuiltInConfigsEqualTheConfigFiles() throws {
         let tiny = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/tiny.json"))
         let paper = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/translocator-b16.json"))
-        XCTAssertEqual(BenchTrainCommand.tinyConfig, tiny)
+        XCTAssertEqual(try BuiltIn.tinyConfig().model, tiny)
+        let file = try String(contentsOf: Self.repository.appendingPathComponent(BuiltIn.tinyConfigName), encoding: .utf8)
+        XCTAssertEqual(BuiltIn.tinyConfigJSON + "\n", file, "the demo's built-in config is configs/tiny.json byte for byte")
         XCTAssertEqual(BenchForwardCommand.paperConfig, paper)
     }
 }

@@ -10,14 +10,6 @@ final class DemoCommandTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// The demo reads data/ and configs/ relative to the current folder, as run from the README.
-    func inRepository<T>(_ body: () throws -> T) rethrows -> T {
-        let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(Self.repository.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
-        return try body()
-    }
-
     func temporaryFolder(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("translocator-demo-\(name)-\(UUID().uuidString)")
     }
@@ -27,7 +19,8 @@ final class DemoCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: out) }
         // 150 images leave a few cells of > 10 training images; 1 step proves the loop, not learning.
         let arguments = ["demo", "--out", out.path, "--images", "150", "--steps", "1", "--seed", "3", "--json"]
-        XCTAssertEqual(inRepository { runCommandLine(arguments) }, ExitCode.success)
+        // From whatever folder the tests run in: the config is built in, data/ is found beside the binary.
+        XCTAssertEqual(runCommandLine(arguments), ExitCode.success)
         for file in ["data/train.csv", "data/test.csv", "partitions/fine.csv", "model.safetensors", "kauai-seg.png", "demo.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file)
         }
@@ -68,14 +61,12 @@ final class DemoCommandTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let precious = folder.appendingPathComponent("thesis.tex")
         try Data("keep me".utf8).write(to: precious)
-        let tiny = Self.repository.appendingPathComponent("configs/tiny.json")
-        let demo = Demo(directory: folder, settings: Demo.Settings(), modelConfig: try ModelConfig(contentsOf: tiny),
-                        trainingConfig: try TrainingConfig(contentsOf: tiny))
+        let demo = Demo(directory: folder, settings: Demo.Settings(), config: try BuiltIn.tinyConfig())
         XCTAssertThrowsError(try demo.prepareDirectory()) { error in
             guard case DemoError.foreignDirectory = error else { return XCTFail("\(error)") }
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: precious.path))
-        XCTAssertEqual(inRepository { runCommandLine(["demo", "--out", folder.path, "--steps", "1"]) }, ExitCode.failure)
+        XCTAssertEqual(runCommandLine(["demo", "--out", folder.path, "--steps", "1"]), ExitCode.failure)
         XCTAssertTrue(FileManager.default.fileExists(atPath: precious.path))
 
         try FileManager.default.removeItem(at: precious)

@@ -14,8 +14,7 @@ final class PredictCommandTests: XCTestCase {
         var config = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/tiny.json"))
         config.segmentationBranch = segmentation
         let coordinates = try CoordinateFile(contentsOf: Self.repository.appendingPathComponent("data/mp16-sample-20k.csv")).coordinates
-        let levels = try Partition.build(coordinates, minImages: 10, maxImages: [1000, 400, 200])
-        let partitions = GeoPartitions(coarse: levels[0], middle: levels[1], fine: levels[2])
+        let partitions = try GeoPartitions.build(coordinates, minImages: 10, maxImages: [1000, 400, 200])
         let model = try TransLocatorModel(config: config, headSizes: partitions.headSizes, seed: 1)
         try ModelFile(model: model, partitions: partitions).write(to: url)
     }

@@ -1,4 +1,5 @@
 import XCTest
+import TensorEngine
 @testable import Training
 
 final class CheckpointTests: XCTestCase {
@@ -122,14 +123,14 @@ final class SampleOrderTests: XCTestCase {
     }
 
     func testCounterStreamsAreRecreatedFromTheirCoordinates() {
-        var a = CounterRandom(seed: 9, stream: TrainingRandomStream.augmentation.rawValue, epoch: 4, index: 1234)
+        var a = CounterRandom(seed: 9, stream: RandomStream.augmentation.rawValue, epoch: 4, index: 1234)
         let first = (0..<5).map { _ in a.next() }
-        var b = CounterRandom(seed: 9, stream: TrainingRandomStream.augmentation.rawValue, epoch: 4, index: 1234)
+        var b = CounterRandom(seed: 9, stream: RandomStream.augmentation.rawValue, epoch: 4, index: 1234)
         XCTAssertEqual((0..<5).map { _ in b.next() }, first)
-        var c = CounterRandom(seed: 9, stream: TrainingRandomStream.augmentation.rawValue, epoch: 4, index: 1235)
+        var c = CounterRandom(seed: 9, stream: RandomStream.augmentation.rawValue, epoch: 4, index: 1235)
         XCTAssertNotEqual(c.next(), first[0])
         // Resuming mid-stream: a copy at counter k continues exactly.
-        var d = CounterRandom(seed: 9, stream: TrainingRandomStream.augmentation.rawValue, epoch: 4, index: 1234)
+        var d = CounterRandom(seed: 9, stream: RandomStream.augmentation.rawValue, epoch: 4, index: 1234)
         d.counter = 3
         XCTAssertEqual(d.next(), first[3])
     }

@@ -6,19 +6,33 @@ import TransLocator
 @testable import Training
 
 final class DataPipelineTests: XCTestCase {
-    func testPhotoAndMapShareEveryGeometricDrawAndRepeatPerEpochAndIndex() {
+    /// The pipeline of a 16-pixel TransLocator whose photos are resized to `resize` first.
+    static func pipeline(resize: Int = 18) -> InputPipeline {
+        let config = ModelConfig(imageSize: 16, patchSize: 8, embedDimension: 16, depth: 1, headCount: 2, sceneClasses: 16)
+        return InputPipeline(model: config, preprocessing: Preprocessing(resizeShortSide: resize))
+    }
+
+    /// A batch source over `labelled` with the default augmentation and seed 1.
+    static func source(_ labelled: LabelledManifest, strict: Bool = false) -> ManifestBatchSource {
+        ManifestBatchSource(labelled: labelled, pipeline: pipeline(), augmentation: Augmentation(), seed: 1, strict: strict)
+    }
+
+    func testPhotoAndMapShareEveryGeometricDrawAndRepeatPerEpochAndIndex() throws {
         // The photo's red channel is 10 x the map's class, so alignment is checkable pixel by pixel.
         let side = 20
         var classes = [UInt8](repeating: 0, count: side * side)
         for y in 0..<side { for x in 0..<side { classes[y * side + x] = UInt8(1 + (x / 5) + 4 * (y / 7)) } }
         let map = SegmentationMap(width: side, height: side, classes: classes)
         let photo = Image(width: side, height: side, pixels: classes.flatMap { [10 * $0, 7, 3] })
-        var augmentation = TrainingConfig.Augmentation()
+        var augmentation = Augmentation()
         augmentation.colorJitterProbability = 0                           // geometry only
-        let preprocessor = Preprocessor(resizeShortSide: side, cropSize: 16, augmentation: augmentation, seed: 8)
+        let pipeline = Self.pipeline(resize: side), input = PhotoInput(image: photo, segmentation: map, name: "p")
+        func prepare(epoch: Int, index: Int) throws -> InputPipeline.View {
+            try pipeline.trainingView(of: input, augmentation: augmentation, seed: 8, epoch: epoch, index: index)
+        }
         var flips = 0
         for index in 0..<12 {
-            let (p, m) = preprocessor.prepare(photo: photo, map: map, epoch: 1, index: index)
+            let (p, m) = try prepare(epoch: 1, index: index)
             let mapOut = try! XCTUnwrap(m)
             XCTAssertEqual([p.width, p.height, mapOut.width, mapOut.height], [16, 16, 16, 16])
             for i in 0..<(16 * 16) {
@@ -28,13 +42,12 @@ final class DataPipelineTests: XCTestCase {
                     XCTAssertEqual(p.pixels[3 * i], 10 * mapOut.classes[i], "index \(index) pixel \(i), seed 8")
                 }
             }
-            let again = preprocessor.prepare(photo: photo, map: map, epoch: 1, index: index)
+            let again = try prepare(epoch: 1, index: index)
             XCTAssertEqual(again.photo, p)
-            if preprocessor.prepare(photo: photo, map: map, epoch: 2, index: index).photo != p { flips += 1 }
+            if try prepare(epoch: 2, index: index).photo != p { flips += 1 }
         }
         XCTAssertGreaterThan(flips, 8, "another epoch draws again, seed 8")
-        let evaluation = Preprocessor(resizeShortSide: side, cropSize: 16, augmentation: nil, seed: 8)
-        XCTAssertEqual(evaluation.prepare(photo: photo, map: map, epoch: 0, index: 0).photo, photo.centerCropped(width: 16, height: 16))
+        XCTAssertEqual(try pipeline.evaluationViews(of: input, tenCrop: false)[0].photo, photo.centerCropped(width: 16, height: 16))
     }
 
     /// A small synthetic data set on disk with partitions that cover it.
@@ -42,8 +55,7 @@ final class DataPipelineTests: XCTestCase {
         _ = try Synthesizer(imageCount: count, seed: 2, imageSize: 24, validationShare: 0.1, testShare: 0.1)
             .synthesize(from: SynthesizerTests.places(400), to: root)
         let manifest = try Manifest(contentsOf: root.appendingPathComponent("train.csv"))
-        let built = try Partition.build(manifest.coordinates, minImages: 0, maxImages: [8, 4, 2])
-        return (manifest, GeoPartitions(coarse: built[0], middle: built[1], fine: built[2]))
+        return (manifest, try GeoPartitions.build(manifest.coordinates, minImages: 0, maxImages: [8, 4, 2]))
     }
 
     func testBatchesFromAManifestSkipMissingImages() throws {
@@ -53,8 +65,7 @@ final class DataPipelineTests: XCTestCase {
         let hierarchy = try SceneHierarchy(contentsOf: root.appendingPathComponent("scene_hierarchy.csv"))
         let labelled = try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: hierarchy, sceneClasses: 16)
         XCTAssertEqual(labelled.count, manifest.count)
-        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(resizeShortSide: 18, cropSize: 16,
-                                         augmentation: TrainingConfig.Augmentation(), seed: 1), useSegmentation: true)
+        let source = Self.source(labelled)
         let (batch, skipped) = try source.batch(indices: [0, 3, 5], epoch: 0)
         XCTAssertEqual(batch?.rgb.shape, [3, 3, 16, 16])
         XCTAssertEqual(batch?.seg?.shape, [3, 3, 16, 16])
@@ -89,10 +100,9 @@ final class DataPipelineTests: XCTestCase {
         let missing = manifest.entries[labelled.entryIndices[3]], corrupt = manifest.entries[labelled.entryIndices[5]]
         try FileManager.default.removeItem(at: manifest.imageURL(of: missing))
         try Data("not an image".utf8).write(to: manifest.imageURL(of: corrupt))
-        let preprocessor = Preprocessor(resizeShortSide: 18, cropSize: 16, augmentation: TrainingConfig.Augmentation(), seed: 1)
         let missingError = ManifestError.missingFile(file: manifest.file, line: missing.line, column: "image", path: missing.imagePath)
 
-        let lenient = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true)
+        let lenient = Self.source(labelled)
         let (batch, skipped) = try lenient.batch(indices: [0, 3, 5, 6], epoch: 0)
         XCTAssertEqual(skipped, [3, 5])
         XCTAssertEqual(batch?.count, 2)
@@ -101,7 +111,7 @@ final class DataPipelineTests: XCTestCase {
         XCTAssertEqual(problems.count, 2)
         XCTAssertTrue("\(problems[1])".hasPrefix("\(manifest.file):\(corrupt.line): image '\(corrupt.imagePath)' cannot be read"), "\(problems[1])")
 
-        let strict = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true, strict: true)
+        let strict = Self.source(labelled, strict: true)
         XCTAssertThrowsError(try strict.batch(indices: [0, 3, 5], epoch: 0)) { XCTAssertEqual($0 as? ManifestError, missingError) }
         XCTAssertThrowsError(try strict.batch(indices: [5, 0], epoch: 0)) { error in
             XCTAssertTrue("\(error)".hasPrefix("\(manifest.file):\(corrupt.line): image"), "\(error)")
@@ -115,7 +125,7 @@ final class DataPipelineTests: XCTestCase {
         let loop = TrainingLoop(plan: plan, epochs: 1, checkpointURL: root.appendingPathComponent("c.safetensors"), partitions: partitions)
         var summaries: [TrainingLoop.EpochSummary] = []
         let trainer = Trainer(model: model, config: config, schedule: schedule, progress: TrainingProgress(seed: 3))
-        let source = ManifestBatchSource(labelled: labelled, preprocessor: preprocessor, useSegmentation: true)
+        let source = Self.source(labelled)
         XCTAssertTrue(try loop.run(trainer, source: source, onEpoch: { summaries.append($0) }))
         XCTAssertEqual(summaries.map(\.skipped), [2])
         XCTAssertEqual(source.problems(inEpoch: 0).count, 2)
@@ -128,8 +138,7 @@ final class DataPipelineTests: XCTestCase {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("recycle-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let (labelled, _, _) = try Self.labelledDataSet(at: root)
-        let source = ManifestBatchSource(labelled: labelled, preprocessor: Preprocessor(resizeShortSide: 18, cropSize: 16,
-                                         augmentation: TrainingConfig.Augmentation(), seed: 1), useSegmentation: true)
+        let source = Self.source(labelled)
         let first = try XCTUnwrap(source.batch(indices: [0, 1], epoch: 0).batch)
         let firstPixels = first.rgb.scalars
         let other = try XCTUnwrap(source.batch(indices: [2, 3], epoch: 0).batch)

@@ -93,7 +93,7 @@ final class TrainingConfigTests: XCTestCase {
         let tiny = try TrainingConfig(contentsOf: Self.configs.appendingPathComponent("tiny.json"))
         XCTAssertEqual(tiny.optimizer, .adamw)
         XCTAssertEqual(tiny.betas, [0.9, 0.999])
-        XCTAssertEqual(tiny.cropSize, 64)
+        XCTAssertEqual(tiny.statedCropSize, 64)
         XCTAssertEqual(tiny.partitionMin, 10)
         XCTAssertEqual(tiny.augmentation.colorJitter, [0.4, 0.4, 0.4, 0.1])
         let vit = try TrainingConfig(contentsOf: Self.configs.appendingPathComponent("vit-mt-b16.json"))
@@ -114,5 +114,25 @@ final class TrainingConfigTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try TrainingConfig(json: Data("{\"training\": {\"epochs\": \"many\"}}".utf8), file: "c.json"))
+    }
+
+    func testAConfigWhoseTrainingContradictsItsModelIsAnErrorNamingTheField() throws {
+        let tiny = try String(contentsOf: Self.configs.appendingPathComponent("tiny.json"), encoding: .utf8)
+        XCTAssertNoThrow(try ConfigFile(json: Data(tiny.utf8), file: "tiny.json"))
+        let cases: [(from: String, to: String, message: String)] = [
+            ("\"resize_short_side\": 72", "\"resize_short_side\": 60",
+             "t.json: training.resize_short_side is 60, expected at least model.img_size 64"),
+            ("\"crop_size\": 64", "\"crop_size\": 48",
+             "t.json: training.crop_size is 48, expected model.img_size 64: the crop is the model's input"),
+            ("\"img_size\": 64", "\"img_size\": 80",
+             "t.json: training.resize_short_side is 72, expected at least model.img_size 80"),
+        ]
+        for (from, to, message) in cases {
+            XCTAssertTrue(tiny.contains(from), from)
+            let broken = tiny.replacingOccurrences(of: from, with: to)
+            XCTAssertThrowsError(try ConfigFile(json: Data(broken.utf8), file: "t.json"), to) { error in
+                XCTAssertTrue("\(error)".hasPrefix(message), "\(error)")
+            }
+        }
     }
 }

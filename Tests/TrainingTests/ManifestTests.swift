@@ -1,4 +1,5 @@
 import XCTest
+import TensorEngine
 import GeoCells
 @testable import Training
 

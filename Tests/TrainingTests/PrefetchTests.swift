@@ -34,7 +34,7 @@ private final class RecordingSource: BatchSource, @unchecked Sendable {
         if call == failAtCall { throw Failure(call: call) }
         let rgb = Tensor(zeros: [indices.count, 3, 16, 16]), seg = Tensor(zeros: [indices.count, 3, 16, 16])
         for (row, index) in indices.enumerated() {
-            var random = CounterRandom(seed: 1, stream: TrainingRandomStream.augmentation.rawValue, epoch: epoch, index: index)
+            var random = CounterRandom(seed: 1, stream: RandomStream.augmentation.rawValue, epoch: epoch, index: index)
             for i in 0..<768 {
                 rgb.data[row * 768 + i] = Float(random.uniform(-1, 1))
                 seg.data[row * 768 + i] = Float(random.uniform(-1, 1))

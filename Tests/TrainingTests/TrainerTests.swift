@@ -14,8 +14,7 @@ final class TrainerTests: XCTestCase {
         for (latitude, longitude) in [(48.85, 2.35), (-33.87, 151.2), (40.7, -74.0)] {
             for _ in 0..<60 { coordinates.append(latitude: latitude + random.uniform(-3, 3), longitude: longitude + random.uniform(-3, 3)) }
         }
-        let built = try Partition.build(coordinates, minImages: 5, maxImages: [100, 40, 20])
-        let partitions = GeoPartitions(coarse: built[0], middle: built[1], fine: built[2])
+        let partitions = try GeoPartitions.build(coordinates, minImages: 5, maxImages: [100, 40, 20])
         let modelConfig = ModelConfig(imageSize: 16, patchSize: 8, embedDimension: 16, depth: 1, headCount: 2,
                                       headHidden: ModelConfig.HeadHidden(middle: [8]), sceneClasses: 3)
         let model = try TransLocatorModel(config: modelConfig, headSizes: partitions.headSizes, seed: 5)

@@ -15,7 +15,7 @@ private struct MemorySource: BatchSource {
         guard !kept.isEmpty else { return (nil, indices) }
         let rgb = Tensor(zeros: [kept.count, 3, 16, 16]), seg = Tensor(zeros: [kept.count, 3, 16, 16])
         for (row, index) in kept.enumerated() {
-            var random = CounterRandom(seed: 1, stream: TrainingRandomStream.augmentation.rawValue, epoch: epoch, index: index)
+            var random = CounterRandom(seed: 1, stream: RandomStream.augmentation.rawValue, epoch: epoch, index: index)
             for i in 0..<(3 * 16 * 16) {
                 rgb.data[row * 768 + i] = Float(random.uniform(-1, 1))
                 seg.data[row * 768 + i] = Float(random.uniform(-1, 1))

@@ -25,14 +25,14 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(result.evaluation.images.count, manifest.count)
 
         // By hand: the same centre crops through the model, torch-style cross-entropy per head.
-        let preprocessor = Preprocessor(resizeShortSide: 18, cropSize: 16, augmentation: nil, seed: 0)
         let rgb = Tensor(zeros: [manifest.count, 3, 16, 16]), seg = Tensor(zeros: [manifest.count, 3, 16, 16])
         for (k, entry) in manifest.entries.enumerated() {
             let photo = try Image(contentsOf: manifest.imageURL(of: entry))
             let map = try SegmentationMap(pngData: Data(contentsOf: try XCTUnwrap(manifest.segmentationURL(of: entry))))
-            let crops = Evaluator.crops(photo: photo, map: map, preprocessor: preprocessor, tenCrop: false)
-            crops.photos[0].writeNormalizedCHW(into: rgb.data + k * 768)
-            crops.maps![0].writeNormalizedCHW(into: seg.data + k * 768)
+            let resized = photo.resized(shortSide: 18)
+            resized.centerCropped(width: 16, height: 16).writeNormalizedCHW(into: rgb.data + k * 768)
+            map.resized(width: resized.width, height: resized.height).centerCropped(width: 16, height: 16).renderedADE20K()
+                .writeNormalizedCHW(into: seg.data + k * 768)
         }
         let outputs = try model.forward(rgb: rgb, seg: seg)
         let labels = labelled.labels(of: Array(0..<manifest.count))

@@ -13,8 +13,7 @@ let repositoryData = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 let samplePartitions: GeoPartitions = {
     // The bundled file is part of the repository; a failure here is a broken checkout.
     let coordinates = try! CoordinateFile(contentsOf: repositoryData.appendingPathComponent("mp16-sample-20k.csv")).coordinates
-    let levels = try! Partition.build(coordinates, minImages: 10, maxImages: [1000, 400, 200])
-    return GeoPartitions(coarse: levels[0], middle: levels[1], fine: levels[2])
+    return try! GeoPartitions.build(coordinates, minImages: 10, maxImages: [1000, 400, 200])
 }()
 
 func tinyConfig() throws -> ModelConfig {

@@ -66,17 +66,26 @@ final class PredictorTests: XCTestCase {
         }
         // TenCrop: the softmax of the mean of the ten crops' logits.
         let ten = try predictor.predict([photos[0]], top: 1, tenCrop: true)[0][0]
-        let crops = predictor.cropsOf(Self.kauai, tenCrop: true), maps = predictor.cropsOf(map, tenCrop: true)
-        XCTAssertEqual(crops.count, 10)
-        XCTAssertEqual(maps.count, 10)
+        let views = try predictor.pipeline.evaluationViews(of: photos[0], tenCrop: true)
+        XCTAssertEqual(views.count, 10)
+        // By hand: torchvision's TenCrop of the resized photo and of its map resized to match.
+        let resized = Self.kauai.resized(shortSide: 73)
+        let resizedMap = map.resized(width: resized.width, height: resized.height)
+        XCTAssertEqual(views.map(\.photo), resized.tenCrops(width: 64, height: 64))
+        XCTAssertEqual(views.map(\.map), resizedMap.tenCrops(width: 64, height: 64))
         let s = 64
-        let rgb = Tensor(shape: [10, 3, s, s], values: crops.flatMap { $0.normalizedCHW() })
-        let seg = Tensor(shape: [10, 3, s, s], values: maps.flatMap { $0.renderedADE20K().normalizedCHW() })
+        let rgbValues: [Float] = views.flatMap { $0.photo.normalizedCHW() }
+        let segValues: [Float] = views.flatMap { $0.map!.renderedADE20K().normalizedCHW() }
+        let rgb = Tensor(shape: [10, 3, s, s], values: rgbValues)
+        let seg = Tensor(shape: [10, 3, s, s], values: segValues)
         var fine = [Float](repeating: 0, count: samplePartitions.fine.count)
+        let plane = 3 * s * s
         for c in 0..<10 {
-            let logits = try predictor.file.model.imageLogits(rgb: Tensor(shape: [1, 3, s, s], values: Array(rgb.scalars[(c * 3 * s * s)..<((c + 1) * 3 * s * s)])),
-                                                              seg: Tensor(shape: [1, 3, s, s], values: Array(seg.scalars[(c * 3 * s * s)..<((c + 1) * 3 * s * s)])))[0]
-            for k in fine.indices { fine[k] += logits[.fine]![k] / 10 }
+            let rgbCrop = Tensor(shape: [1, 3, s, s], values: Array(rgb.scalars[(c * plane)..<((c + 1) * plane)]))
+            let segCrop = Tensor(shape: [1, 3, s, s], values: Array(seg.scalars[(c * plane)..<((c + 1) * plane)]))
+            let logits = try predictor.file.model.imageLogits(rgb: rgbCrop, seg: segCrop)[0]
+            let fineLogits = try XCTUnwrap(logits[HeadName.fine])
+            for k in fine.indices { fine[k] += fineLogits[k] / 10 }
         }
         let expected = softmax(fine)
         XCTAssertEqual(ten.probability, expected[ten.classLabel], accuracy: 1e-5)
@@ -86,30 +95,13 @@ final class PredictorTests: XCTestCase {
     func testTransLocatorWithoutOrWithWrongMapIsAClearError() throws {
         let predictor = Predictor(try modelFile(segmentation: true))
         XCTAssertThrowsError(try predictor.predict([PhotoInput(image: Self.kauai, name: "kauai.png")])) { error in
-            XCTAssertEqual(error as? PredictorError, .missingSegmentation(image: "kauai.png"))
+            XCTAssertEqual(error as? InputError, .missingSegmentation(image: "kauai.png"))
             XCTAssertTrue("\(error)".contains("--seg") && "\(error)".contains("ViT-MT"), "\(error)")
         }
         let small = Self.stripes(width: 10, height: 10)
-        XCTAssertThrowsError(try predictor.predict([PhotoInput(image: Self.kauai, segmentation: small, name: "seg.png")])) { error in
-            XCTAssertTrue("\(error)".contains("seg.png: the segmentation map is 10x10, expected the photo's 512x504"), "\(error)")
-        }
-    }
-
-    func testSegmentationMapsReadAsIndicesOrPaletteColours() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("translocator-seg-\(ProcessInfo.processInfo.processIdentifier)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let map = Self.stripes(width: 7, height: 6)
-        let gray = directory.appendingPathComponent("indices.png")
-        try PNGEncoder.encode(pixels: map.classes, width: 7, height: 6, colorType: .gray).write(to: gray)
-        XCTAssertEqual(try readSegmentationMap(contentsOf: gray), map)
-        let colours = directory.appendingPathComponent("colours.png")
-        try PNGEncoder.encode(map.renderedADE20K()).write(to: colours)
-        XCTAssertEqual(try readSegmentationMap(contentsOf: colours), map)
-        let outside = directory.appendingPathComponent("outside.png")
-        try PNGEncoder.encode(pixels: [3, 200, 5, 6], width: 2, height: 2, colorType: .gray).write(to: outside)
-        XCTAssertThrowsError(try readSegmentationMap(contentsOf: outside)) { error in
-            XCTAssertTrue("\(error)".contains("outside.png: pixel (1, 0) is class 200"), "\(error)")
+        let input = PhotoInput(image: Self.kauai, segmentation: small, name: "kauai.png", segmentationName: "seg.png")
+        XCTAssertThrowsError(try predictor.predict([input])) { error in
+            XCTAssertTrue("\(error)".contains("kauai.png: its segmentation map seg.png is 10x10, expected the photo's 512x504"), "\(error)")
         }
     }
 
@@ -125,10 +117,10 @@ final class PredictorTests: XCTestCase {
         let truncated = directory.appendingPathComponent("cut.png")
         let png = PNGEncoder.encode(pixels: Self.stripes(width: 7, height: 6).classes, width: 7, height: 6, colorType: .gray)
         try png.prefix(png.count / 2).write(to: truncated)
-        XCTAssertThrowsError(try readSegmentationMap(contentsOf: truncated)) { error in
+        XCTAssertThrowsError(try SegmentationMap(contentsOf: truncated)) { error in
             XCTAssertTrue("\(error)".contains("cut.png"), "\(error)")
         }
-        XCTAssertThrowsError(try readSegmentationMap(contentsOf: directory.appendingPathComponent("absent.png"))) { error in
+        XCTAssertThrowsError(try SegmentationMap(contentsOf: directory.appendingPathComponent("absent.png"))) { error in
             XCTAssertTrue("\(error)".contains("absent.png"), "\(error)")
         }
     }

@@ -1,72 +1,15 @@
 import Foundation
+import TensorEngine
 
-// Deterministic randomness for training: the epoch's image order and every augmentation draw are
-// functions of (seed, epoch, index) alone, never of what ran before. A resumed run therefore
-// needs only the seed and the optimizer step to continue bit for bit, and the decoders may draw
-// in any thread order.
-
-/// A counter-based generator: SplitMix64's finaliser applied to (key + counter·γ), where the key
-/// hashes the stream's coordinates. Each `next()` is a pure function of (key, counter), so a
-/// stream can be recreated anywhere from its coordinates (Salmon et al.'s counter-based idea,
-/// with SplitMix64 as the bijection: Steele, Lea & Flood, OOPSLA 2014).
-public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
-    public let key: UInt64
-    public var counter: UInt64
-
-    /// The stream of `(seed, purpose, epoch, index)`: e.g. purpose 1 the epoch's order, 2 an
-    /// image's augmentation draws (see `TrainingRandomStream`).
-    public init(seed: UInt64, stream: UInt64, epoch: Int, index: Int) {
-        var key = Self.mix(seed ^ 0x6A09_E667_F3BC_C908)
-        key = Self.mix(key ^ stream)
-        key = Self.mix(key ^ UInt64(bitPattern: Int64(epoch)))
-        key = Self.mix(key ^ UInt64(bitPattern: Int64(index)))
-        self.key = key
-        counter = 0
-    }
-
-    public mutating func next() -> UInt64 {
-        counter &+= 1
-        return Self.mix(key &+ counter &* 0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// A uniform double in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-    /// A uniform double in [low, high).
-    public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * nextUnit() }
-
-    /// An integer in 0..<n from the high word of a 64x64 product (Lemire's map without the
-    /// rejection step: bias below n / 2^64), spelled out so the order never depends on the
-    /// standard library's `next(upperBound:)` version.
-    public mutating func index(below n: Int) -> Int {
-        precondition(n > 0, "index below \(n)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
-        return Int(next().multipliedFullWidth(by: UInt64(n)).high)
-    }
-
-    /// SplitMix64's finaliser (a bijection of UInt64 with full avalanche).
-    @inlinable
-    public static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// The purposes of the training streams, so no two draw the same numbers.
-public enum TrainingRandomStream: UInt64, Sendable {
-    case epochOrder = 1
-    case augmentation = 2
-    case initialization = 3
-    case synthesis = 4
-}
+// The epoch's image order and where a run stands. Both rest on `CounterRandom`
+// (TensorEngine/Random.swift): every draw is a function of (seed, epoch, index).
 
 /// The order in which epoch `epoch` visits `count` images: a Fisher–Yates shuffle driven by the
 /// (seed, epoch) stream. Every epoch is a permutation; the same arguments give the same order.
 /// - Complexity: O(count).
 public func epochOrder(count: Int, seed: UInt64, epoch: Int) -> [Int] {
     var order = Array(0..<count)
-    var random = CounterRandom(seed: seed, stream: TrainingRandomStream.epochOrder.rawValue, epoch: epoch, index: 0)
+    var random = CounterRandom(seed: seed, stream: RandomStream.epochOrder.rawValue, epoch: epoch, index: 0)
     if count > 1 {
         for i in stride(from: count - 1, to: 0, by: -1) {
             order.swapAt(i, random.index(below: i + 1))
