@@ -17,17 +17,20 @@ let package = Package(
     name: "translocator",
     products: [
         .executable(name: "translocator", targets: ["CLI"]),
-        .library(name: "TransLocatorKit", targets: ["TensorEngine", "ImageCodec", "GeoCells", "TransLocator", "Training"]),
+        .library(name: "TransLocatorKit", targets: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "TransLocator", "Training"]),
     ],
     targets: [
-        // Layers, imports pointing down (DESIGN.md "Layout").
-        .target(name: "TensorEngine", swiftSettings: engineFlags),
-        .target(name: "ImageCodec", swiftSettings: engineFlags),
+        // Layers, imports pointing down (docs/ARCHITECTURE.md "Layers"). Parallel, the floor, splits
+        // loops over Dispatch workers for the three modules above it.
+        .target(name: "Parallel"),
+        .target(name: "TensorEngine", dependencies: ["Parallel"], swiftSettings: engineFlags),
+        .target(name: "ImageCodec", dependencies: ["Parallel"], swiftSettings: engineFlags),
         // GeoCells takes no FMA flag: S2 math must match Google's S2 bit for bit, and
         // -target-cpu would let the optimizer contract a*b+c into one rounding.
-        .target(name: "GeoCells"),
+        .target(name: "GeoCells", dependencies: ["Parallel"]),
         .target(name: "TransLocator", dependencies: ["TensorEngine", "ImageCodec", "GeoCells"], swiftSettings: engineFlags),
-        .target(name: "Training", dependencies: ["TensorEngine", "ImageCodec", "GeoCells", "TransLocator"], swiftSettings: engineFlags),
+        .target(name: "Training", dependencies: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "TransLocator"],
+                swiftSettings: engineFlags),
         .executableTarget(name: "CLI", dependencies: ["Training"], swiftSettings: engineFlags),
 
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),

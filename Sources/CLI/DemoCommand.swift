@@ -148,8 +148,9 @@ struct DemoCommand: Command {
         let answer = GeoEvaluation.mostPopulousCell(of: partitions.fine)
         let predictions = photo.map { p in
             let distance = greatCircleDistance(photoTruth, GeoCoordinate(latitude: p.latitude, longitude: p.longitude))
-            return "{\"rank\": \(p.rank), \"probability\": \(p.probability), \"latitude\": \(p.latitude), "
-                + "\"longitude\": \(p.longitude), \"token\": \"\(p.token)\", \"distanceKm\": \(distance)}"
+            return "{\"rank\": \(p.rank), \"probability\": \(JSONLiteral.number(p.probability)), "
+                + "\"latitude\": \(JSONLiteral.number(p.latitude)), \"longitude\": \(JSONLiteral.number(p.longitude)), "
+                + "\"token\": \(JSONLiteral.string(p.token)), \"distanceKm\": \(JSONLiteral.number(distance))}"
         }
         let learningRate = demo.schedule.baseLearningRate
         return """

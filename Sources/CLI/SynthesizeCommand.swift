@@ -22,7 +22,8 @@ struct SynthesizeCommand: Command {
         .option("images", value: "n", default: "3000", "How many photos."),
         .option("seed", value: "s", default: "0", "Seed of the synthetic world and of every photo."),
         .option("size", value: "pixels", default: "96", "Side of the square photos and maps."),
-        .option("coordinates", value: "csv", "CSV with LAT,LON columns to take places from (default: data/mp16-sample-20k.csv, relative to the current folder)."),
+        .option("coordinates", value: "csv", default: defaultCoordinates,
+                "CSV with LAT,LON columns to take places from (the default is found here or in the repository the binary was built in)."),
     ]
     static let examples = [
         "translocator synthesize --out synthetic",
@@ -36,12 +37,12 @@ struct SynthesizeCommand: Command {
         let count = try arguments.int("images", in: 3...10_000_000)
         let seed = try arguments.int("seed", in: 0...Int.max)
         let size = try arguments.int("size", in: 16...4096)
-        let coordinatePath = arguments.string("coordinates") ?? defaultCoordinates
-        guard FileManager.default.fileExists(atPath: coordinatePath) else {
-            throw CommandFailure("\(coordinatePath) not found: run from the repository's root folder (it holds "
-                                 + "\(defaultCoordinates)) or pass --coordinates <csv> with LAT,LON columns")
+        let coordinatePath = try arguments.requiredString("coordinates")
+        let coordinateURL = arguments.given("coordinates") ? URL(fileURLWithPath: coordinatePath) : BuiltIn.repositoryFile(coordinatePath)
+        guard let coordinateURL, FileManager.default.fileExists(atPath: coordinateURL.path) else {
+            throw CommandFailure("\(coordinatePath) not found: pass --coordinates <csv> with LAT,LON columns")
         }
-        let coordinates = try CoordinateFile(contentsOf: URL(fileURLWithPath: coordinatePath), name: coordinatePath).coordinates
+        let coordinates = try CoordinateFile(contentsOf: coordinateURL, name: coordinatePath).coordinates
         let synthesizer = Synthesizer(imageCount: count, seed: UInt64(seed), imageSize: size)
         printError("synthesize: a test of the training machinery, not of geolocation (the photos are drawn)")
         let progress = SharedProgress(ProgressLine("synthesize", total: count, unit: "images"))

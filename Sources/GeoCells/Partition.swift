@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Parallel
 
 /// One class of a partition: an S2 cell, how many training images it holds, and the mean of
 /// their coordinates (what a prediction of this class answers).
@@ -132,7 +133,7 @@ extension Partition {
         var means = [[GeoCoordinate]](repeating: [], count: cuts.count)
         means.withUnsafeMutableBufferPointer { means in
             let output = SharedPointer(base: means.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: cuts.count) { m in          // writes only means[m]
+            parallelFor(tasks: cuts.count) { _, m in          // writes only means[m]
                 output.base[m] = Self.means(coordinates, labels: labels, partition: m, partitions: cuts.count,
                                             classCount: cuts[m].count)
             }
@@ -184,7 +185,7 @@ extension Partition {
                     let source = SharedPointer(base: UnsafeMutablePointer(mutating: source.baseAddress!))
                     let order = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
                     let target = SharedPointer(base: target.baseAddress!)
-                    parallelChunks(count: count) { range in     // order is a permutation: writes are disjoint
+                    parallelChunks(count, minimumChunk: coordinateChunk) { range in     // order is a permutation: writes are disjoint
                         for position in range {
                             let row = target.base + Int(order.base[position]) &* partitions
                             for m in 0..<partitions { row[m] = source.base[m &* count &+ position] }

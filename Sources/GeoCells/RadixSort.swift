@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Parallel
 
 // Sorting 4.7M leaf ids with their input indices is most of `bench partition` after the leaf
 // cells themselves. The fast path splits on the top 11 bits (face + level-4 cell) in parallel,
@@ -18,7 +19,7 @@ func parallelRadixSort(_ keys: [UInt64]) -> (keys: [UInt64], order: [UInt32]) {
     let count = keys.count
     guard count > 0 else { return ([], []) }
     let topShift: UInt64 = 53, topBuckets = 1 << 11
-    let chunks = max(1, min(4 * ProcessInfo.processInfo.activeProcessorCount, count / (1 << 16)))
+    let chunks = max(1, min(4 * Parallelism.threadCount, count / (1 << 16)))
     // 1. Per-chunk histograms of the top 11 bits, then each (bucket, chunk)'s first slot: chunk
     //    order within a bucket keeps the scatter stable.
     var counts = [Int](repeating: 0, count: chunks * topBuckets)
@@ -85,7 +86,7 @@ func parallelRadixSort(_ keys: [UInt64]) -> (keys: [UInt64], order: [UInt32]) {
             order.withUnsafeMutableBufferPointer { orderOut in
                 let keyTarget = SharedPointer(base: keysOut.baseAddress!)
                 let orderTarget = SharedPointer(base: orderOut.baseAddress!)
-                parallelChunks(count: count) { range in                           // writes only [range]
+                parallelChunks(count, minimumChunk: coordinateChunk) { range in                           // writes only [range]
                     for k in range {
                         keyTarget.base[k] = input.base[k].key
                         orderTarget.base[k] = input.base[k].index

@@ -1,10 +1,7 @@
 import Foundation
+import Parallel
 
 // MARK: - From coefficients to RGB: IDCT into component planes, then upsample and convert
-
-/// A pointer shared with parallel workers. Sound only while they read it or write disjoint
-/// ranges of it; each use says which.
-struct SharedPointer<Element>: @unchecked Sendable { let base: UnsafeMutablePointer<Element> }
 
 /// One component's decoded samples at its (possibly DCT-scaled) resolution.
 /// Workers read planes and write disjoint rows of them (`@unchecked`: holds a pointer).
@@ -171,12 +168,9 @@ final class JPEGRenderer: @unchecked Sendable {   // workers write disjoint rows
     }
 }
 
-/// Runs `body(0..<count)` on all cores when the job is big enough to pay for the threads
-/// (`work`: roughly the samples touched), else on this thread.
-func parallelFor(_ count: Int, work: Int, _ body: @Sendable (Int) -> Void) {
-    if work < 1 << 16 || count < 2 {
-        for i in 0..<count { body(i) }
-    } else {
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
-    }
+/// Runs `body(i)` for i in 0..<count on the workers when the job is big enough to pay for
+/// the threads (`work`: roughly the samples touched; 64 Ki samples take tens of microseconds,
+/// several Dispatch hops), else on this thread.
+func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
+    parallelFor(tasks: count, threads: work < 1 << 16 ? 1 : Parallelism.threadCount) { _, task in body(task) }
 }

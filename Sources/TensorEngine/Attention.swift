@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 // MARK: - Multi-head scaled dot-product attention (timm `Attention`, without its projections)
 

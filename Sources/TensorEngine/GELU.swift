@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 // MARK: - GELU, exact erf form (torch.nn.GELU() default, timm's Mlp act_layer)
 

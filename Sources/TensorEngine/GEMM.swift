@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 // MARK: - GEMM: C = alpha·op(A)·op(B) + beta·C, row-major
 

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 // MARK: - Layer norm over the last dimension (torch.nn.LayerNorm; timm ViT eps 1e-6)
 

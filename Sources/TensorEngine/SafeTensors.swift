@@ -7,6 +7,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case truncated(file: String, byteCount: Int)
     /// The header length points past the end of the file.
     case headerPastEnd(file: String, headerLength: UInt64, fileLength: Int)
+    /// The header length is over safetensors' own limit (`SafeTensorsHeader.maximumBytes`).
+    case headerTooLarge(file: String, headerLength: UInt64, limit: Int)
     /// The header is not a JSON object (offset within the header).
     case headerNotJSON(file: String, offset: Int, reason: String)
     /// A tensor entry or the metadata lacks a field or has one of the wrong type.
@@ -19,6 +21,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case offsetsOutOfRange(file: String, tensor: String, begin: Int, end: Int, dataLength: Int)
     case overlapping(file: String, tensor: String, other: String)
     case duplicateName(file: String, tensor: String)
+    case cannotWrite(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -37,6 +40,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             "\(file): tensor '\(tensor)': data_offsets [\(begin), \(end)] outside the data section of \(dataLength) bytes"
         case let .overlapping(file, tensor, other): "\(file): tensors '\(other)' and '\(tensor)' overlap"
         case let .duplicateName(file, tensor): "\(file): tensor name '\(tensor)' appears twice"
+        case let .headerTooLarge(file, length, limit): "\(file): header length \(length) is over safetensors' limit of \(limit) bytes"
+        case let .cannotWrite(file, reason): "\(file): cannot write: \(reason)"
         }
     }
 }
@@ -89,55 +94,24 @@ public struct SafeTensors {
     ]
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, file: String) throws -> SafeTensors {
-        guard bytes.count >= 8 else { throw SafeTensorsError.truncated(file: file, byteCount: bytes.count) }
-        let headerLength = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
-        guard headerLength <= UInt64(bytes.count - 8) else {
-            throw SafeTensorsError.headerPastEnd(file: file, headerLength: headerLength, fileLength: bytes.count)
-        }
-        let dataStart = 8 + Int(headerLength)
-        let dataLength = bytes.count - dataStart
-        let json: HeaderJSON
-        do { json = try HeaderJSON.parse(Array(bytes[8..<dataStart])) }
-        catch let error as HeaderJSON.ParseError {
-            throw SafeTensorsError.headerNotJSON(file: file, offset: error.offset, reason: error.reason)
-        }
-        guard case let .object(members) = json else {
-            throw SafeTensorsError.headerNotJSON(file: file, offset: 0, reason: "the top level is not an object")
-        }
-
+        let header = try SafeTensorsHeader(bytes, file: file)
+        let dataStart = header.dataStart, dataLength = bytes.count - dataStart
         var result = SafeTensors()
-        var seen = Set<String>()
+        result.metadata = header.metadata
         var spans: [(begin: Int, end: Int, name: String)] = []
         var entries: [(name: String, dtype: String, shape: [Int], begin: Int)] = []
-        for (name, value) in members {
-            guard seen.insert(name).inserted else { throw SafeTensorsError.duplicateName(file: file, tensor: name) }
-            if name == "__metadata__" {
-                guard case let .object(pairs) = value else {
-                    throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "metadata is not an object")
-                }
-                for (key, item) in pairs {
-                    guard case let .string(text) = item else {
-                        throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "metadata value of '\(key)' is not a string")
-                    }
-                    result.metadata[key] = text
-                }
-                continue
-            }
-            guard case let .object(fields) = value else {
-                throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "entry is not an object")
-            }
-            func field(_ key: String) -> HeaderJSON? { fields.first(where: { $0.0 == key })?.1 }
+        for (name, value) in header.members where name != "__metadata__" {
+            guard case let .object(fields) = value else { continue }      // the header checked every entry is an object
+            func field(_ key: String) -> HeaderJSON? { SafeTensorsHeader.field(key, of: fields) }
             guard case let .string(dtype)? = field("dtype") else {
                 throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "missing or non-string 'dtype'")
             }
             guard case let .array(shapeValues)? = field("shape"),
-                  let shape = nonNegativeIntegers(shapeValues) else {
+                  let shape = SafeTensorsHeader.nonNegativeIntegers(shapeValues) else {
                 throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "missing or malformed 'shape'")
             }
-            guard case let .array(offsetValues)? = field("data_offsets"), offsetValues.count == 2,
-                  let offsets = nonNegativeIntegers(offsetValues) else {
-                throw SafeTensorsError.badEntry(file: file, tensor: name, reason: "missing or malformed 'data_offsets'")
-            }
+            guard case let .array(offsetValues)? = field("data_offsets"),
+                  let offsets = SafeTensorsHeader.nonNegativeIntegers(offsetValues) else { continue }   // checked by the header
             guard let size = dtypeSizes[dtype] else {
                 throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: dtype)
             }
@@ -171,15 +145,6 @@ public struct SafeTensors {
             result.names.append(entry.name)
             result.tensors[entry.name] = tensor
             result.dtypes[entry.name] = entry.dtype
-        }
-        return result
-    }
-
-    private static func nonNegativeIntegers(_ values: [HeaderJSON]) -> [Int]? {
-        var result: [Int] = []
-        for value in values {
-            guard case let .number(number) = value, number >= 0, number <= 0x1p52, number.rounded() == number else { return nil }
-            result.append(Int(number))
         }
         return result
     }
@@ -247,7 +212,7 @@ public struct SafeTensors {
     /// Writes the file atomically (temporary file, then rename).
     public func write(to url: URL) throws {
         do { try serialized().write(to: url, options: .atomic) }
-        catch { throw SafeTensorsError.unreadable(file: url.path, reason: "cannot write: \(error.localizedDescription)") }
+        catch { throw SafeTensorsError.cannotWrite(file: url.path, reason: error.localizedDescription) }
     }
 }
 

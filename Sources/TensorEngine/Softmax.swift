@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 // MARK: - Softmax over the last dimension
 

@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import ImageCodec
 
 /// A checkpoint that cannot be trusted or written.
@@ -144,33 +145,22 @@ public enum CheckpointContainer {
 
         init(_ bytes: Data, file: String) throws {
             self.file = file
-            guard bytes.count >= 8 else { throw CheckpointError.truncated(file: file, expectedBytes: 8, actualBytes: bytes.count) }
-            let headerLength = bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            guard headerLength <= 100_000_000 else {
-                throw CheckpointError.malformed(file: file, reason: "header length \(headerLength) bytes")
-            }
-            let headerEnd = 8 + Int(headerLength)
-            guard bytes.count >= headerEnd else {
-                throw CheckpointError.truncated(file: file, expectedBytes: headerEnd, actualBytes: bytes.count)
-            }
-            let start = bytes.startIndex
-            guard let header = try? JSONSerialization.jsonObject(with: bytes[(start + 8)..<(start + headerEnd)]) as? [String: Any] else {
-                throw CheckpointError.malformed(file: file, reason: "header is not a JSON object")
-            }
-            var dataLength = 0
-            for (name, value) in header where name != "__metadata__" {
-                guard let entry = value as? [String: Any], let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
-                      let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue,
-                      begin >= 0, end >= begin else {
-                    throw CheckpointError.malformed(file: file, reason: "tensor '\(name)' has no valid data_offsets")
+            let split: SafeTensorsHeader
+            do { split = try SafeTensorsHeader(bytes, file: file) } catch let error as SafeTensorsError {
+                switch error {
+                case .truncated: throw CheckpointError.truncated(file: file, expectedBytes: 8, actualBytes: bytes.count)
+                case let .headerPastEnd(_, length, _):
+                    throw CheckpointError.truncated(file: file, expectedBytes: 8 + Int(length), actualBytes: bytes.count)
+                default: throw CheckpointError.malformed(file: file, reason: "\(error)")
                 }
-                dataLength = max(dataLength, end)
             }
-            guard bytes.count >= headerEnd + dataLength else {
-                throw CheckpointError.truncated(file: file, expectedBytes: headerEnd + dataLength, actualBytes: bytes.count)
+            let dataEnd = split.dataStart + split.claimedDataLength
+            guard bytes.count >= dataEnd else {
+                throw CheckpointError.truncated(file: file, expectedBytes: dataEnd, actualBytes: bytes.count)
             }
-            self.header = header
-            data = bytes.subdata(in: (start + headerEnd)..<(start + headerEnd + dataLength))
+            header = split.foundationObject
+            let start = bytes.startIndex
+            data = bytes.subdata(in: (start + split.dataStart)..<(start + dataEnd))
         }
 
         /// "crc32:xxxxxxxx" over the canonical header without the checksum, then the data.
@@ -180,6 +170,7 @@ public enum CheckpointContainer {
                 metadata[CheckpointContainer.checksumKey] = nil
                 unsealed["__metadata__"] = metadata.isEmpty ? nil : metadata
             }
+            // The header parsed from bytes always serialises (strings, integers, objects, arrays).
             let headerBytes = (try? canonicalJSON(unsealed, file: file)) ?? []
             var crc = headerBytes.withUnsafeBufferPointer { crc32($0.baseAddress!, count: $0.count) }
             data.withUnsafeBytes { raw in
@@ -189,6 +180,9 @@ public enum CheckpointContainer {
         }
     }
 
+    /// The seal's canonical header: Foundation's sorted, compact serialisation. Kept (rather
+    /// than a byte-sorted form of our own) because its key order is Foundation's numeric,
+    /// locale-aware one, and every checkpoint sealed so far must keep verifying.
     private static func canonicalJSON(_ object: [String: Any], file: String) throws -> [UInt8] {
         do {
             return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))

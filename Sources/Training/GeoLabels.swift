@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 import GeoCells
 
 /// Every image's class at each partition level (coarse, middle, fine), for the geo-cell heads.
@@ -24,13 +25,13 @@ public struct GeoLabels: Sendable, Equatable {
         // Worker c writes only its chunk's slots of `labels` (level-major) and of `inside`.
         var labels = [Int32](repeating: -1, count: levels * count)
         var inside = [Bool](repeating: false, count: count)
-        let chunkSize = 4096
+        let chunkSize = 4096                      // images a task: a few milliseconds of S2 lookups, many tasks a worker
         let chunks = (count + chunkSize - 1) / chunkSize
         labels.withUnsafeMutableBufferPointer { labelBuffer in
             inside.withUnsafeMutableBufferPointer { insideBuffer in
                 let labelsOut = SharedPointer(base: labelBuffer.baseAddress!)
                 let insideOut = SharedPointer(base: insideBuffer.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                parallelFor(tasks: chunks) { _, chunk in
                     for i in chunk * chunkSize ..< min(count, (chunk + 1) * chunkSize) {
                         let leaf = S2CellID(latitude: coordinates.latitudes[i], longitude: coordinates.longitudes[i])
                         var all = true
@@ -51,7 +52,3 @@ public struct GeoLabels: Sendable, Equatable {
 
     public var count: Int { keptIndices.count }
 }
-
-/// A pointer shared with parallel workers. Sound only while they read it or write disjoint
-/// ranges of it; each use says which.
-struct SharedPointer<Element>: @unchecked Sendable { let base: UnsafeMutablePointer<Element> }

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 import ImageCodec
 import TensorEngine
 import TransLocator
@@ -62,7 +63,7 @@ public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
         failures.withUnsafeMutableBufferPointer { failureBuffer in
             let failureOut = SharedPointer(base: failureBuffer.baseAddress!)
             // Worker k writes only row k of the tensors and slot k of `failures`.
-            DispatchQueue.concurrentPerform(iterations: indices.count) { k in
+            parallelFor(tasks: indices.count) { _, k in
                 let entry = manifest.entries[labelled.entryIndices[indices[k]]]
                 do {
                     let input = try manifest.photoInput(of: entry, withSegmentation: pipeline.usesSegmentation)

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 import TensorEngine
 import GeoCells
 import ImageCodec
@@ -92,7 +93,7 @@ public struct Synthesizer: Sendable {
                 // Worker i writes only slot i of `scenes` and `failures`, and its own two files.
                 let sceneOut = SharedPointer(base: sceneBuffer.baseAddress!)
                 let failureOut = SharedPointer(base: failureBuffer.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: imageCount) { i in
+                parallelFor(tasks: imageCount) { _, i in
                     let sample = world.render(at: points[i], index: i, size: size)
                     let name = Self.fileName(i)
                     do {

@@ -84,6 +84,9 @@ final class SafeTensorsTests: XCTestCase {
         let entry = #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         assertThrows(Data([1, 2, 3])) { if case .truncated = $0 { true } else { false } }
         assertThrows(file(header: entry, data: Array(repeating: 0, count: 8), headerLength: 1 << 40)) {
+            if case .headerTooLarge(_, 1 << 40, SafeTensorsHeader.maximumBytes) = $0 { true } else { false }   // refused before reading on
+        }
+        assertThrows(file(header: entry, data: Array(repeating: 0, count: 8), headerLength: 4096)) {
             if case .headerPastEnd = $0 { true } else { false }
         }
         assertThrows(file(header: "{not json", data: [])) { if case .headerNotJSON = $0 { true } else { false } }

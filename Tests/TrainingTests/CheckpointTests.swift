@@ -51,6 +51,18 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    func testAHeaderNamingATensorTwiceIsMalformed() throws {
+        // Foundation's parser keeps one of two equal keys silently; the engine's header reader refuses.
+        let header = #"{"__metadata__":{"checksum":"crc32:00000000"},"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+            + #""t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        var bytes = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: Array(header.utf8) + [0, 0, 0, 0])
+        XCTAssertThrowsError(try CheckpointContainer.verify(bytes, file: "c")) { error in
+            XCTAssertEqual("\(error)", "c: malformed checkpoint (c: tensor name 't' appears twice)")
+        }
+    }
+
     func testEveryTruncationIsDetected() throws {
         let sealed = try CheckpointContainer.sealed(Self.safetensors())
         for length in 0..<sealed.count {

@@ -1,0 +1,74 @@
+import Dispatch
+import Foundation
+
+// Work splitting over Dispatch workers, for every module that runs loops in parallel: the
+// engine's kernels, the JPEG decoder, the S2 labelling and partitioning. Workers always write
+// disjoint parts of the output, so no loop here takes a lock per item.
+
+/// How many workers parallel loops use (default: every active core). Set it once at startup,
+/// before any parallel work runs; results never depend on it (every output element is reduced
+/// in the same order whatever the split).
+public enum Parallelism {
+    nonisolated(unsafe) public static var threadCount = ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// A pointer shared with parallel workers. Sound only while they read it or write disjoint
+/// ranges of it; each use says which.
+public struct SharedPointer<Element>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<Element>
+    public init(base: UnsafeMutablePointer<Element>) { self.base = base }
+    public init(_ base: UnsafeMutablePointer<Element>) { self.base = base }
+    public init(_ base: UnsafePointer<Element>) { self.base = UnsafeMutablePointer(mutating: base) }
+}
+
+/// Runs `body(worker, task)` for every task in 0..<taskCount on up to `threads` workers, each
+/// worker taking the next task as it finishes one (dynamic tiles: a core slowed by another
+/// process takes fewer). `worker` is in 0..<min(threads, taskCount), for per-worker scratch.
+public func parallelFor(tasks taskCount: Int, threads: Int = Parallelism.threadCount, _ body: (_ worker: Int, _ task: Int) -> Void) {
+    let workers = max(1, min(threads, taskCount))
+    if workers == 1 {
+        for task in 0..<taskCount { body(0, task) }
+        return
+    }
+    let counter = TaskCounter()
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedBox(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            while true {
+                let task = counter.next()
+                if task >= taskCount { break }
+                shared.value(worker, task)
+            }
+        }
+    }
+}
+
+/// Runs `body` over 0..<count split into contiguous chunks, in parallel when there is enough
+/// work: `minimumChunk` items (rows, elements) is the smallest chunk worth a Dispatch hop (a few
+/// microseconds). At most four chunks a worker, so a core slowed by another process costs a
+/// quarter of its share. Chunks are disjoint, so workers writing only their own items need no
+/// locks.
+public func parallelChunks(_ count: Int, minimumChunk: Int, threads: Int = Parallelism.threadCount,
+                           _ body: (Range<Int>) -> Void) {
+    let chunks = min(max(1, count / max(minimumChunk, 1)), 4 * max(threads, 1))
+    if chunks <= 1 || threads <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    parallelFor(tasks: chunks, threads: threads) { _, chunk in
+        body(chunk * count / chunks ..< (chunk + 1) * count / chunks)
+    }
+}
+
+/// A closure shared with Dispatch workers; each task index writes a disjoint part of the output.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Hands out 0, 1, 2, ... to parallel workers; taken once per tile, never inside a hot loop.
+private final class TaskCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+}
