@@ -7,10 +7,11 @@ struct ManifestCommand: Command {
     static let summary = "Make a manifest (image,lat,lon) from the EXIF GPS of a folder of photos."
     static let operandsUsage = "<folder>"
     static let discussion = """
-        Reads the EXIF GPS position of every JPEG under FOLDER (recursively, sorted by path) and \
-        writes a manifest with one row per photo that has one: image,lat,lon, paths relative to \
-        the manifest's folder when the photo is inside it (absolute otherwise), coordinates in \
-        degrees. Photos without a usable GPS position are skipped and counted on stderr.
+        Reads the EXIF GPS position of every JPEG and PNG under FOLDER (.jpg, .jpeg, .png in any \
+        case, recursively, sorted by path; a PNG's EXIF is its eXIf chunk) and writes a manifest \
+        with one row per photo that has one: image,lat,lon, paths relative to the manifest's \
+        folder when the photo is inside it (absolute otherwise), coordinates in degrees. Photos \
+        without a usable GPS position are skipped and counted on stderr.
         """
     static let options: [OptionSpec] = [
         .option("out", value: "csv", required: true, "Manifest to write."),
@@ -32,7 +33,8 @@ struct ManifestCommand: Command {
         for path in scan.withoutGPS.prefix(5) { printError("no GPS position: \(path)") }
         if scan.withoutGPS.count > 5 { printError("... and \(scan.withoutGPS.count - 5) more without a GPS position") }
         guard scan.manifest.count > 0 else {
-            throw CommandFailure("no photo under \(folder.path) has an EXIF GPS position (\(scan.withoutGPS.count) JPEG files checked)")
+            let checked = "\(scan.withoutGPS.count) JPEG or PNG files checked"
+            throw CommandFailure("no photo under \(folder.path) has an EXIF GPS position (\(checked))")
         }
         do { try Data(scan.manifest.csvText.utf8).write(to: out, options: .atomic) } catch {
             throw CommandFailure("\(out.path): cannot write (\(error.localizedDescription))")

@@ -1,7 +1,7 @@
 import Foundation
 
-/// What we read from a photo's EXIF block (JPEG APP1 "Exif"): its orientation and where it was
-/// taken. Parsing is forgiving: a damaged or partial EXIF block gives what could be read, and
+/// What we read from a photo's EXIF block (JPEG APP1 "Exif", PNG eXIf chunk): its orientation and
+/// where it was taken. Parsing is forgiving: a damaged or partial EXIF block gives what could be read, and
 /// never makes the image itself fail to decode.
 public struct EXIFMetadata: Sendable, Equatable {
     /// TIFF tag 0x0112, 1...8 (1 = as stored). `nil` when absent or out of range.
@@ -46,6 +46,42 @@ public struct EXIFMetadata: Sendable, Equatable {
         }
         guard let found else { return nil }
         self = found
+    }
+
+    /// The EXIF of a PNG file's first eXIf chunk, read from chunk headers and that chunk only (the
+    /// image data is not inflated). The spec puts eXIf before IDAT; like `PNGDecoder` and Pillow,
+    /// we take it anywhere before IEND. `nil` for a file with no eXIf chunk, one whose chunks run
+    /// past the end of the data before it, one whose eXIf fails its CRC, or one that is not a PNG.
+    public init?(pngData data: Data) {
+        let found: EXIFMetadata? = data.withUnsafeBytes { raw -> EXIFMetadata? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            guard bytes.count >= 8, let base = bytes.baseAddress, bytes.prefix(8).elementsEqual(PNGDecoder.signature) else {
+                return nil
+            }
+            let eXIf: UInt32 = 0x6558_4966, iend: UInt32 = 0x4945_4E44   // chunk types as big-endian ASCII
+            var p = 8
+            while p + 8 <= bytes.count {
+                let length = Int(readBigEndian32(bytes, p)), type = readBigEndian32(bytes, p + 4)
+                // PNG spec §5.3: length, type, data, CRC (of type and data); length at most 2^31 - 1.
+                guard length <= 0x7FFF_FFFF, length + 12 <= bytes.count - p else { return nil }
+                if type == iend { return nil }
+                if type == eXIf {
+                    guard readBigEndian32(bytes, p + 8 + length) == crc32(base + p + 4, count: length + 4) else { return nil }
+                    return EXIFMetadata(pngEXIfPayload: UnsafeBufferPointer(rebasing: bytes[(p + 8)..<(p + 8 + length)]))
+                }
+                p += length + 12
+            }
+            return nil
+        }
+        guard let found else { return nil }
+        self = found
+    }
+
+    /// Parses an eXIf chunk's payload: a TIFF structure (PNG spec 3rd edition, chunk eXIf); some
+    /// writers keep JPEG's "Exif\0\0" in front, which Pillow strips, and so do we.
+    init(pngEXIfPayload payload: UnsafeBufferPointer<UInt8>) {
+        let prefix = Array("Exif\0\0".utf8)
+        self.init(tiff: payload.starts(with: prefix) ? UnsafeBufferPointer(rebasing: payload[prefix.count...]) : payload)
     }
 
     /// Parses a TIFF structure (the APP1 payload after "Exif\0\0"), either byte order.
@@ -130,7 +166,9 @@ struct TIFFReader {
     func rationals(_ entry: Entry) -> [Double?] {
         guard entry.type == 5 || entry.type == 10 else { return [] }
         return (0..<min(entry.count, 8)).map { i in
-            guard let n = uint32(at: entry.valueOffset + 8 * i), let d = uint32(at: entry.valueOffset + 8 * i + 4), d != 0 else { return nil }
+            guard let n = uint32(at: entry.valueOffset + 8 * i), let d = uint32(at: entry.valueOffset + 8 * i + 4), d != 0 else {
+                return nil
+            }
             return entry.type == 5 ? Double(n) / Double(d) : Double(Int32(bitPattern: n)) / Double(Int32(bitPattern: d))
         }
     }

@@ -60,3 +60,28 @@ public func crossEntropyBackward(probabilities: UnsafePointer<Float>, target: Cr
         }
     }
 }
+
+/// Cross-entropy on logits with its saved softmax (see `crossEntropyForward`).
+public final class CrossEntropyLoss {
+    private var probabilities: Tensor?
+    private var target: CrossEntropyTarget?
+
+    public init() {}
+
+    /// logits [B, K] → mean loss.
+    public func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
+        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        let p = reuse(&probabilities, logits.shape)
+        self.target = target
+        return crossEntropyForward(logits.data, target: target, probabilities: p.data,
+                                   batch: logits.shape[0], classes: logits.shape[1])
+    }
+
+    /// dLogits += scale·dL/dlogits.
+    public func backward(scale: Float = 1, into dLogits: Tensor) {
+        guard let p = probabilities, let target else { preconditionFailure("cross-entropy: backward before forward") }
+        requireSame(dLogits.shape, p.shape, "cross-entropy dLogits")
+        crossEntropyBackward(probabilities: p.data, target: target, dLogits.data, batch: p.shape[0],
+                             classes: p.shape[1], scale: scale)
+    }
+}

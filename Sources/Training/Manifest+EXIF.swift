@@ -6,13 +6,14 @@ extension Manifest {
     public struct EXIFScan: Sendable {
         /// Photos with an EXIF GPS position, in path order.
         public var manifest: Manifest
-        /// JPEG files without a usable GPS position (absent, incomplete or out of range), as paths
-        /// relative to the scanned folder.
+        /// JPEG and PNG files without a usable GPS position (absent, incomplete or out of range), as
+        /// paths relative to the scanned folder.
         public var withoutGPS: [String]
     }
 
-    /// Lists the JPEG files under `folder` (recursively, `.jpg`/`.jpeg` in any case, sorted by
-    /// path) and reads their EXIF GPS tags; only the markers before the image data are read.
+    /// Lists the photos under `folder` (recursively, `.jpg`/`.jpeg`/`.png` in any case, sorted by
+    /// path) and reads their EXIF GPS tags: a JPEG's from the markers before its image data, a
+    /// PNG's from its eXIf chunk. A file is read as what its signature says, whatever its name.
     /// - Parameter manifestDirectory: where the manifest will be written: photos under it get
     ///   paths relative to it (DESIGN.md), others absolute paths.
     /// - Throws: `ManifestError.missingFile` if `folder` cannot be listed.
@@ -22,7 +23,7 @@ extension Manifest {
             throw ManifestError.missingFile(file: folder.path, line: 0, column: "folder", path: folder.path)
         }
         var photos: [URL] = []
-        for case let url as URL in enumerator where ["jpg", "jpeg"].contains(url.pathExtension.lowercased()) {
+        for case let url as URL in enumerator where ["jpg", "jpeg", "png"].contains(url.pathExtension.lowercased()) {
             photos.append(url.resolvingSymlinksInPath())
         }
         photos.sort { $0.path < $1.path }
@@ -31,7 +32,7 @@ extension Manifest {
         var withoutGPS: [String] = []
         for photo in photos {
             let data = (try? Data(contentsOf: photo, options: .alwaysMapped)) ?? Data()
-            guard let gps = EXIFMetadata(jpegData: data)?.gpsCoordinate else {
+            guard let gps = gpsCoordinate(ofPhoto: data) else {
                 withoutGPS.append(relativePath(photo.path, under: root.path) ?? photo.path)
                 continue
             }
@@ -39,6 +40,16 @@ extension Manifest {
             entries.append(ManifestEntry(imagePath: path, latitude: gps.latitude, longitude: gps.longitude))
         }
         return EXIFScan(manifest: Manifest(entries: entries, directory: manifestDirectory, file: folder.path), withoutGPS: withoutGPS)
+    }
+
+    /// The EXIF GPS position of a JPEG or PNG file, told apart by its signature (as
+    /// `Image(decoding:)` does); nil for anything else.
+    static func gpsCoordinate(ofPhoto data: Data) -> (latitude: Double, longitude: Double)? {
+        switch ImageFormat(sniffing: data) {
+        case .jpeg: EXIFMetadata(jpegData: data)?.gpsCoordinate
+        case .png: EXIFMetadata(pngData: data)?.gpsCoordinate
+        case nil: nil
+        }
     }
 
     /// `path` relative to `directory` when inside it, else nil.

@@ -10,17 +10,17 @@ import TensorEngine
 /// `forward` (which keeps what its backward needs); inference runs `inferInPlace` on one
 /// residual stream, with temporaries from a `BlockWorkspace` that every block shares (and
 /// that TransLocator's two branches share too).
-final class VisionTransformer {
+package final class VisionTransformer {
     let config: ViTConfig
     let prefix: String
     let patchEmbed: PatchEmbed
     let tokens: ClassTokenEmbedding
-    let blocks: [TransformerBlock]
+    package let blocks: [TransformerBlock]
     let norm: LayerNorm
     /// The CLS rows gathered for the final norm, and their gradient.
     private var clsRows: Tensor?, dNormInput: Tensor?, dPatches: Tensor?
 
-    init(config: ViTConfig, prefix: String, workspace: BlockWorkspace = BlockWorkspace()) {
+    package init(config: ViTConfig, prefix: String, workspace: BlockWorkspace = BlockWorkspace()) {
         self.config = config
         self.prefix = prefix
         let c = config.embedDimension
@@ -35,9 +35,9 @@ final class VisionTransformer {
     }
 
     /// timm's `state_dict()` order.
-    var parameters: [Parameter] { tokens.parameters + patchEmbed.parameters + blocks.flatMap(\.parameters) + norm.parameters }
+    package var parameters: [Parameter] { tokens.parameters + patchEmbed.parameters + blocks.flatMap(\.parameters) + norm.parameters }
 
-    var linears: [Linear] { blocks.flatMap(\.linears) }
+    package var linears: [Linear] { blocks.flatMap(\.linears) }
 
     /// timm's init for a fresh ViT: trunc_normal(0.02) for pos_embed and linear weights,
     /// normal(1e-6) for the CLS token, zero biases, unit norms (`init_weights`, mode '').
@@ -86,7 +86,7 @@ final class VisionTransformer {
     func preLogits(_ images: Tensor) -> Tensor { infer(images).copy() }
 
     /// `preLogits` in the final norm's buffer (valid until the next forward).
-    func infer(_ images: Tensor) -> Tensor {
+    package func infer(_ images: Tensor) -> Tensor {
         let x = embed(images)
         for block in blocks { block.inferInPlace(x) }
         return finalCLS(x)

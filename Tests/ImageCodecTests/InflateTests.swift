@@ -64,19 +64,46 @@ final class InflateTests: XCTestCase {
         }
     }
 
-    /// Random corruptions of valid streams: each must end (error or not) without trapping or hanging.
-    func testMutatedStreamsNeverTrapOrHang() throws {
-        let expected = try pngFixture("text", "bin", subdirectory: "Fixtures/png/zlib").count
+    /// Random corruptions of valid streams followed by random bytes, which the decoder must ignore
+    /// (input after the trailer is not read). Corrupting only those bytes gives the payload; corrupting
+    /// the stream ends in an `InflateError`, or in the payload itself where the new byte changes
+    /// nothing decoded (the same value, or padding bits): any other output fails the Adler-32.
+    func testMutatedStreamsThrowOrGiveThePayload() throws {
+        let payload = [UInt8](try pngFixture("text", "bin", subdirectory: "Fixtures/png/zlib"))
         var rng = SplitMix64(seed: 61)
+        var outcomes: [String: Int] = [:]
         for variant in ["z1", "z9", "fixed"] {
-            let original = [UInt8](try pngFixture("text_\(variant)", "zlib", subdirectory: "Fixtures/png/zlib")).prefix(3000)
-            for _ in 0..<300 {
-                var stream = Array(original)
+            let original = [UInt8](try pngFixture("text_\(variant)", "zlib", subdirectory: "Fixtures/png/zlib"))
+            for trial in 0..<300 {
+                var stream = original + (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let afterTrailerOnly = trial % 4 == 0
+                let positions = afterTrailerOnly ? original.count..<stream.count : 2..<original.count
                 for _ in 0..<Int.random(in: 1...4, using: &rng) {
-                    stream[Int.random(in: 2..<stream.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                    stream[Int.random(in: positions, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
                 }
-                _ = try? inflate(stream, capacity: expected)
+                let context = "text_\(variant) trial \(trial), seed 61"
+                do {
+                    let output = try inflate(stream, capacity: payload.count)
+                    XCTAssertEqual(output.count, payload.count, context)
+                    XCTAssertTrue(output == payload, context)
+                    outcomes[afterTrailerOnly ? "after trailer" : "unchanged", default: 0] += 1
+                } catch let error as InflateError {
+                    XCTAssertFalse(afterTrailerOnly, "\(context): \(error)")
+                    switch error {
+                    case .truncated: outcomes["truncated", default: 0] += 1
+                    case .corrupt: outcomes["corrupt", default: 0] += 1
+                    case .tooMuchData: outcomes["tooMuchData", default: 0] += 1
+                    }
+                } catch {
+                    XCTFail("\(context): \(error)")
+                }
             }
+        }
+        // Both outcomes, and both kinds of damage a corrupted stream can do (truncation has its own
+        // test: here the random bytes after the trailer stand in for any input the stream runs into).
+        XCTAssertEqual(outcomes["after trailer"], 3 * 75, "\(outcomes)")
+        for kind in ["corrupt", "tooMuchData"] {
+            XCTAssertGreaterThan(outcomes[kind] ?? 0, 0, "no mutation ended in \(kind): \(outcomes)")
         }
     }
 }

@@ -4,7 +4,7 @@ import XCTest
 
 final class PNGEncoderTests: XCTestCase {
     /// A seeded test image: smooth gradients (long matches, all filters useful) plus noise.
-    func testPixels(width: Int, height: Int, channels: Int, seed: UInt64) -> [UInt8] {
+    func randomPixels(width: Int, height: Int, channels: Int, seed: UInt64) -> [UInt8] {
         var rng = SplitMix64(seed: seed)
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         for y in 0..<height {
@@ -23,7 +23,7 @@ final class PNGEncoderTests: XCTestCase {
         for (width, height) in [(1, 1), (2, 3), (31, 17), (200, 3), (97, 61)] {
             for colorType in [PNGColorType.gray, .rgb, .rgba] {
                 let seed = UInt64(width * 1000 + height * 10) + UInt64(colorType.rawValue)
-                let pixels = testPixels(width: width, height: height, channels: colorType.channels, seed: seed)
+                let pixels = randomPixels(width: width, height: height, channels: colorType.channels, seed: seed)
                 let data = PNGEncoder.encode(pixels: pixels, width: width, height: height, colorType: colorType)
                 let raw = try PNGDecoder.decodeRaw(data, limits: .default)
                 XCTAssertEqual(raw.header, PNGHeader(width: width, height: height, bitDepth: 8, colorType: colorType, interlaced: false))
@@ -32,7 +32,7 @@ final class PNGEncoderTests: XCTestCase {
                 XCTAssertEqual(samples, pixels, "\(width)x\(height) colour type \(colorType), seed \(seed)")
             }
         }
-        let image = Image(width: 5, height: 4, pixels: testPixels(width: 5, height: 4, channels: 3, seed: 9))
+        let image = Image(width: 5, height: 4, pixels: randomPixels(width: 5, height: 4, channels: 3, seed: 9))
         XCTAssertEqual(try PNGDecoder.decode(PNGEncoder.encode(image)), image)
     }
 

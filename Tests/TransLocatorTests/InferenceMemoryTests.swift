@@ -3,7 +3,7 @@ import XCTest
 import TensorEngine
 @testable import TransLocator
 
-/// Issue 4: inference holds one copy of the weights. Gradients are allocated by the first
+/// Inference holds one copy of the weights. Gradients are allocated by the first
 /// backward only, and `prepareForInference()` frees the unpacked copies of packed weights.
 /// Byte counts come from `TensorMemory` (every tensor storage the engine allocates).
 final class InferenceMemoryTests: XCTestCase {
@@ -56,24 +56,4 @@ final class InferenceMemoryTests: XCTestCase {
             }
         }
     }
-
-    /// `bench forward`'s figures on the tiny config: one row per batch, the weights' bytes, a
-    /// tensor peak above the weights (packing transients and activations) but below two copies,
-    /// and a resident peak that holds at least the tensors.
-    func testBenchmarkReportsWeightsAndPeaks() throws {
-        let (results, memory) = try ForwardBenchmark.transLocator(tinyConfig(), headSizes: samplePartitions.headSizes,
-                                                                  batches: [1, 2], seconds: 0, minimumRuns: 1, name: "tiny")
-        XCTAssertEqual(results.map(\.batch), [1, 2])
-        XCTAssertEqual(results.map(\.model), ["tiny", "tiny"])
-        XCTAssertTrue(results.allSatisfy { $0.imagesPerSecond > 0 })
-        let model = try TransLocatorModel(config: tinyConfig(), headSizes: samplePartitions.headSizes)
-        XCTAssertEqual(memory.weightBytes, 4 * model.parameterCountForTests)
-        XCTAssertGreaterThan(memory.tensorPeakBytes, memory.weightBytes)
-        XCTAssertLessThan(memory.tensorPeakBytes, 2 * memory.weightBytes, "two copies of the weights at once")
-        if let resident = memory.residentPeakBytes { XCTAssertGreaterThanOrEqual(resident, memory.tensorPeakBytes) }
-    }
-}
-
-extension TransLocatorModel {
-    var parameterCountForTests: Int { parameters.reduce(0) { $0 + $1.count } }
 }

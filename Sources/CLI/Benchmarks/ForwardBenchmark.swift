@@ -1,5 +1,6 @@
 import Foundation
 import TensorEngine
+import TransLocator
 
 /// Inference throughput and memory of the encoders at the paper's sizes, for `translocator
 /// bench forward` (scripts/bench/forward.py times timm's `vit_base_patch16_224` and the twin

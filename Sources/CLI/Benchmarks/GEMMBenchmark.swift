@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 /// Measurements behind `translocator bench gemm`. Not used by the kernels.
 public enum GEMMBenchmark {

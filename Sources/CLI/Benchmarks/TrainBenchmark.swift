@@ -1,6 +1,7 @@
 import Foundation
 import TensorEngine
 import TransLocator
+import Training
 
 /// Training-step throughput for `translocator bench train` (scripts/bench/train.py times the same
 /// step in PyTorch beside it): one `Trainer.step` — forward, eq. 8's cross-entropies, backward,
