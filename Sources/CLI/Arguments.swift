@@ -1,6 +1,6 @@
 import Foundation
 
-/// The `translocator` command line: a small hand-written parser (DESIGN.md: no package
+/// The `translocator` command line: a small hand-written parser (Swift toolchain only: no package
 /// dependencies). Each command declares its options once, as `OptionSpec`s; parsing, the
 /// `--help` page and usage errors all come from that one declaration, so help cannot drift
 /// from what the parser accepts.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A `translocator` subcommand. One file per command (DESIGN.md "Layout"); each is listed in
+/// A `translocator` subcommand. One file per command (docs/ARCHITECTURE.md "Layers"); each is listed in
 /// `allCommands` (Main.swift).
 protocol Command: Sendable {
     /// The word after `translocator`: `partition`, `cell`, ...

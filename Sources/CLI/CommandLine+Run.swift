@@ -27,7 +27,7 @@ func familyHelp(_ family: String, members: [any Command.Type]) -> String {
         + "\n\nRun 'translocator \(family) <name> --help' for its options.\n"
 }
 
-/// Exit codes (STYLE.md "The CLI"): 0 success, 1 ran and failed, 64 usage error.
+/// Exit codes (docs/ARCHITECTURE.md "CLI contracts"): 0 success, 1 ran and failed, 64 usage error.
 enum ExitCode {
     static let success: Int32 = 0
     static let failure: Int32 = 1
@@ -85,7 +85,7 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
         try command.run(parsed)
         return ExitCode.success
     } catch let error as UsageError {
-        // One line, as every error (STYLE.md): the help page is one flag away.
+        // One line, as every error: the help page is one flag away.
         printError("error: \(error.message) (see 'translocator \(command.name) --help')")
         return ExitCode.usage
     } catch let error as CommandFailure {

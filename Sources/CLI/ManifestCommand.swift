@@ -30,6 +30,7 @@ struct ManifestCommand: Command {
         }
         let out = URL(fileURLWithPath: try arguments.requiredString("out"))
         let scan = try Manifest.scanningEXIF(in: folder, manifestDirectory: out.deletingLastPathComponent())
+        for (path, reason) in scan.unreadable { printError("warning: cannot read \(path) (\(reason))") }
         for path in scan.withoutGPS.prefix(5) { printError("no GPS position: \(path)") }
         if scan.withoutGPS.count > 5 { printError("... and \(scan.withoutGPS.count - 5) more without a GPS position") }
         guard scan.manifest.count > 0 else {

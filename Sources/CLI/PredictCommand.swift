@@ -3,7 +3,7 @@ import ImageCodec
 import TensorEngine
 import TransLocator
 
-/// `translocator predict IMAGE... --model M [--seg SEG.png] [--top K] [--json]` (DESIGN.md).
+/// `translocator predict IMAGE... --model M [--seg SEG.png] [--top K] [--json]` (docs/ARCHITECTURE.md).
 struct PredictCommand: Command {
     static let name = "predict"
     static let summary = "Where was this photo taken? The most likely geo-cells with their coordinates."

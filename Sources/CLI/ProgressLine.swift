@@ -1,6 +1,6 @@
 import Foundation
 
-/// Progress of a long job on stderr (STYLE.md "The CLI"): on a terminal, one self-rewriting
+/// Progress of a long job on stderr (docs/ARCHITECTURE.md "CLI contracts"): on a terminal, one self-rewriting
 /// line with count, rate and ETA; in a log (stderr not a terminal), a plain line every
 /// `logInterval` seconds, so logs stay readable and small.
 final class ProgressLine {

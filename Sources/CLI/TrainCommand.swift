@@ -102,7 +102,7 @@ struct TrainCommand: Command {
             let rate = Double(images) / max(1e-9, Date().timeIntervalSince(started))
             lastDetail = String(format: "loss %.3f, %.1f images/s", result.loss, rate)
             progress.update(trainer.progress.step, detail: lastDetail)
-            log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(JSONLiteral.number(result.loss)), "
+            try log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(JSONLiteral.number(result.loss)), "
                        + "\"headLosses\": \(headLossesJSON(result.headLosses)), \"learningRate\": \(result.learningRate), "
                        + "\"imagesPerSecond\": \(JSONLiteral.number(rate))}")
         }, onEpoch: { summary in
@@ -113,7 +113,7 @@ struct TrainCommand: Command {
                            + problems.prefix(3).map { "\n  \($0)" }.joined() + (summary.skipped > 3 ? "\n  ..." : ""))
             }
             guard let validator else {
-                log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
+                try log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
                 return
             }
             let result = try validator.validate(trainer.model)
@@ -129,7 +129,7 @@ struct TrainCommand: Command {
             printError("epoch \(epoch): train loss \(String(format: "%.3f", summary.meanLoss)), validation loss \(lossText); "
                        + "mean accuracy \(String(format: "%.2f", score))%\(kept ? " (best so far: best.safetensors)" : "")\n"
                        + result.evaluation.tableText(label: "epoch \(epoch)"))
-            log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped), "
+            try log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped), "
                        + "\"validationLoss\": \(result.loss?.json ?? "null"), \"validation\": \(result.evaluation.json), "
                        + "\"validationScore\": \(JSONLiteral.number(score)), \"best\": \(kept)}")
         })
@@ -148,17 +148,27 @@ struct TrainCommand: Command {
 /// Lines appended to a JSONL file as training goes (never rewritten: a resumed run appends).
 final class MetricsLog {
     private let handle: FileHandle
+    private let path: String
 
     init(url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-        do { handle = try FileHandle(forWritingTo: url) } catch {
-            throw CommandFailure("\(url.path): cannot open (\(error.localizedDescription))")
+        path = url.path
+        if !FileManager.default.fileExists(atPath: url.path) && !FileManager.default.createFile(atPath: url.path, contents: nil) {
+            throw CommandFailure("\(url.path): cannot create")
         }
-        _ = try? handle.seekToEnd()
+        do {
+            handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+        } catch {
+            throw CommandFailure("\(url.path): cannot open for appending (\(error.localizedDescription))")
+        }
     }
 
-    func append(_ line: String) {
-        try? handle.write(contentsOf: Data((line + "\n").utf8))
+    /// - Throws: `CommandFailure` naming the file when the line cannot be written (a full disk
+    ///   stops the run with its checkpoint, rather than leaving a log with holes).
+    func append(_ line: String) throws {
+        do { try handle.write(contentsOf: Data((line + "\n").utf8)) } catch {
+            throw CommandFailure("\(path): cannot write (\(error.localizedDescription))")
+        }
     }
 
     deinit { try? handle.close() }

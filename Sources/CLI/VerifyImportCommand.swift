@@ -1,7 +1,7 @@
 import Foundation
 import TransLocator
 
-/// `translocator verify-import FIXTURE.safetensors` (DESIGN.md "Contracts").
+/// `translocator verify-import FIXTURE.safetensors` (docs/ARCHITECTURE.md "CLI contracts").
 struct VerifyImportCommand: Command {
     static let name = "verify-import"
     static let summary = "Check that a timm ViT checkpoint imports: rebuild it, run its input, compare pre_logits."

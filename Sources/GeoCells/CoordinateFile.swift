@@ -6,7 +6,7 @@ public struct Coordinates: Sendable, Equatable {
     public var longitudes: [Double]
 
     public init(latitudes: [Double] = [], longitudes: [Double] = []) {
-        precondition(latitudes.count == longitudes.count, "\(latitudes.count) latitudes, \(longitudes.count) longitudes")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(latitudes.count == longitudes.count, "\(latitudes.count) latitudes, \(longitudes.count) longitudes")
         self.latitudes = latitudes
         self.longitudes = longitudes
     }

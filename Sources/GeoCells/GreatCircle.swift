@@ -33,7 +33,7 @@ public struct AccuracyTable: Equatable, Sendable {
     ///   - distancesKm: one great-circle error per prediction (km); must not be empty.
     ///   - inclusive: count d <= threshold rather than d < threshold.
     public init(distancesKm: [Double], inclusive: Bool = false) {
-        precondition(!distancesKm.isEmpty, "accuracy table of no predictions")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(!distancesKm.isEmpty, "accuracy table of no predictions")
         count = distancesKm.count
         self.inclusive = inclusive
         percentWithin = Self.thresholdsKm.map { threshold in

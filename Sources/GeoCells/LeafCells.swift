@@ -52,7 +52,7 @@ public struct SortedLeafCells: Sendable {
     }
 
     public init(leafIDs: [UInt64]) {
-        precondition(leafIDs.count < Int(UInt32.max), "\(leafIDs.count) points: more than 2^32 - 1")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(leafIDs.count < Int(UInt32.max), "\(leafIDs.count) points: more than 2^32 - 1")
         (ids, order) = parallelRadixSort(leafIDs)
     }
 

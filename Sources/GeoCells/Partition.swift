@@ -124,8 +124,8 @@ extension Partition {
     /// pass each over the coordinates (the passes run in parallel).
     public static func build(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: [Int],
                              minLevel: Int = 2, maxLevel: Int = S2CellID.maxLevel) -> [Partition] {
-        precondition(leaves.count == coordinates.count, "\(leaves.count) leaves for \(coordinates.count) coordinates")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
-        precondition(minImages >= 0 && maxImages.allSatisfy { $0 > minImages } && (0...30).contains(minLevel)  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(leaves.count == coordinates.count, "\(leaves.count) leaves for \(coordinates.count) coordinates")
+        precondition(minImages >= 0 && maxImages.allSatisfy { $0 > minImages } && (0...30).contains(minLevel)
                      && (minLevel...30).contains(maxLevel),
                      "partition parameters min \(minImages), max \(maxImages), levels \(minLevel)...\(maxLevel)")
         let cuts = maxImages.map { cut(leaves, minImages: minImages, maxImages: $0, minLevel: minLevel, maxLevel: maxLevel) }

@@ -156,7 +156,7 @@ private func sortLowBits(_ data: UnsafeMutablePointer<KeyedIndex>, _ spare: Unsa
 /// sort, 11 bits a pass; passes where every key has the same digit are skipped).
 /// - Complexity: O(n) time, O(n) extra memory.
 func radixSort(keys: inout [UInt64], payload: inout [UInt32]) {
-    precondition(keys.count == payload.count, "\(keys.count) keys, \(payload.count) payload values")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+    precondition(keys.count == payload.count, "\(keys.count) keys, \(payload.count) payload values")
     let count = keys.count
     guard count > 1 else { return }
     let digitBits = 11, buckets = 1 << 11, passes = 6

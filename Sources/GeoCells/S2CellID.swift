@@ -76,7 +76,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// 0 (face) ... 30 (leaf).
     public var level: Int {
-        precondition(id != 0, "level of the zero (None) cell id")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(id != 0, "level of the zero (None) cell id")
         return Self.maxLevel - id.trailingZeroBitCount >> 1
     }
 
@@ -84,7 +84,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// The ancestor at `level` (`level` <= `self.level`); the cell itself at its own level.
     public func parent(level: Int) -> S2CellID {
-        precondition((0...self.level).contains(level), "parent level \(level) of a level-\(self.level) cell")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition((0...self.level).contains(level), "parent level \(level) of a level-\(self.level) cell")
         let newLowestBit = Self.lowestOnBit(level: level)
         return S2CellID(id: (id & (0 &- newLowestBit)) | newLowestBit)
     }
@@ -94,7 +94,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// Child 0...3 in Hilbert order (`S2CellId::child`).
     public func child(_ position: Int) -> S2CellID {
-        precondition(!isLeaf && (0..<4).contains(position), "child \(position) of level-\(level) cell")  // invariant: coordinates, levels and tokens from outside are validated by the readers and the CLI first
+        precondition(!isLeaf && (0..<4).contains(position), "child \(position) of level-\(level) cell")
         let newLowestBit = lowestOnBit >> 2
         return S2CellID(id: id &+ UInt64(bitPattern: Int64(2 * position + 1 - 4)) &* newLowestBit)
     }

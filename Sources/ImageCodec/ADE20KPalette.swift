@@ -4,7 +4,7 @@
 // Copyright (c) OpenMMLab, Apache License 2.0. Index i is the class after mmseg's
 // reduce_zero_label (annotation value i + 1); 'bed ' keeps mmseg's trailing space.
 
-/// The ADE20K classes and their rendering colours (DESIGN.md: the segmentation branch sees the
+/// The ADE20K classes and their rendering colours (the paper: the segmentation branch sees the
 /// class-index map rendered with this palette).
 public enum ADE20K {
     /// Number of classes: indices 0...149.

@@ -15,7 +15,7 @@ public struct ColorJitterParameters: Sendable, Equatable {
 
     public init(order: [Int] = [0, 1, 2, 3], brightness: Double? = nil, contrast: Double? = nil,
                 saturation: Double? = nil, hue: Double? = nil) {
-        precondition(order.sorted() == [0, 1, 2, 3], "order must be a permutation of 0...3, got \(order)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(order.sorted() == [0, 1, 2, 3], "order must be a permutation of 0...3, got \(order)")
         self.order = order
         self.brightness = brightness
         self.contrast = contrast
@@ -88,7 +88,7 @@ extension Image {
     /// torchvision `adjust_hue` on PIL: Pillow's HSV conversion, H += int(hue·255) mod 256, back.
     /// - Parameter hueFactor: in [-0.5, 0.5].
     public func adjustedHue(_ hueFactor: Double) -> Image {
-        precondition(hueFactor >= -0.5 && hueFactor <= 0.5, "hue factor \(hueFactor) outside [-0.5, 0.5]")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(hueFactor >= -0.5 && hueFactor <= 0.5, "hue factor \(hueFactor) outside [-0.5, 0.5]")
         let shift = UInt8(truncatingIfNeeded: Int32(hueFactor * 255))     // np.int32(...).astype(np.uint8)
         var out = pixels
         for i in 0..<(width * height) {

@@ -1,7 +1,7 @@
 // MARK: - ToTensor + Normalize (torchvision), CHW Float32
 
 /// Per-channel mean and standard deviation of the ImageNet training set (torchvision's
-/// `Normalize` values in TransLocator's pipeline, DESIGN.md "Training").
+/// `Normalize` values in TransLocator's pipeline, TransLocator/InputPipeline.swift).
 public struct ChannelStatistics: Sendable, Equatable {
     public var mean: (Float, Float, Float)
     public var std: (Float, Float, Float)

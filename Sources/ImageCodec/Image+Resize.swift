@@ -43,7 +43,7 @@ extension Image {
     /// filter's support scaled by the reduction factor (antialiasing), 22-bit integer weights.
     /// - Precondition: `width`, `height` >= 1.
     public func resized(width newWidth: Int, height newHeight: Int, filter: ResizeFilter = .bilinear) -> Image {
-        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
         let out = resample(pixels, width: width, height: height, channels: 3, to: newWidth, newHeight, filter: filter)
         return Image(width: newWidth, height: newHeight, pixels: out)
@@ -259,7 +259,7 @@ func resampleNearest(_ pixels: [UInt8], width: Int, height: Int, channels: Int, 
 extension Image {
     /// Pillow's `resize((width, height), NEAREST)`.
     public func resizedNearest(width newWidth: Int, height newHeight: Int) -> Image {
-        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
         return Image(width: newWidth, height: newHeight,
                      pixels: resampleNearest(pixels, width: width, height: height, channels: 3, to: newWidth, newHeight))

@@ -2,7 +2,7 @@ import Foundation
 
 /// An 8-bit RGB image, row-major, interleaved (`R G B R G B ...`), EXIF orientation already
 /// applied. This is what every decoder returns and what preprocessing consumes
-/// (DESIGN.md, "Library": `Image(decoding:)` / `Image(contentsOf:)`).
+/// (`Image(decoding:)` / `Image(contentsOf:)`).
 public struct Image: Equatable, Sendable {
     public let width: Int
     public let height: Int
@@ -11,8 +11,8 @@ public struct Image: Equatable, Sendable {
 
     /// Wraps `pixels` (`width * height * 3` bytes of interleaved RGB).
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
-                     "Image \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")  // invariant: callers size the buffer
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
+                     "Image \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")
         self.width = width
         self.height = height
         self.pixels = pixels

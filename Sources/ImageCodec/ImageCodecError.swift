@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why an image could not be decoded or encoded. Every case that comes from the bytes of a file
-/// carries the byte offset where the problem was seen (STYLE.md "Errors"); `Image(contentsOf:)`
+/// carries the byte offset where the problem was seen (docs/CONTRIBUTING.md); `Image(contentsOf:)`
 /// wraps errors in `.inFile` so that the message names the file too.
 public enum ImageCodecError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The data ended before the structure being read was complete.

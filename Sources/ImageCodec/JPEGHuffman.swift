@@ -33,7 +33,7 @@ final class JPEGHuffmanTable {
         values.initialize(repeating: 0, count: 256)
         fastAC = .allocate(capacity: 1 << Self.lookaheadBits)
         fastAC.initialize(repeating: 0, count: 1 << Self.lookaheadBits)
-        precondition(counts.count == 16 && symbols.count == counts.reduce(0, +) && symbols.count <= 256,  // invariant: the DHT segment parser checks counts and symbols before building a table
+        precondition(counts.count == 16 && symbols.count == counts.reduce(0, +) && symbols.count <= 256,
                      "DHT parser must check counts (\(counts)) against \(symbols.count) symbols")
         for (i, symbol) in symbols.enumerated() {
             if isDC && symbol > 15 { throw ImageCodecError.corrupt(offset: offset, reason: "DC Huffman symbol \(symbol) > 15") }

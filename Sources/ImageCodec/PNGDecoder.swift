@@ -29,7 +29,7 @@ public struct PNGHeader: Sendable, Equatable {
 }
 
 /// Decodes PNG files. Output follows Pillow's `Image.open(f).convert("RGB")` except for 16-bit
-/// gray (DESIGN.md): gray is replicated, alpha dropped (not composited), palettes expanded (an
+/// gray (the `decode` contract, docs/ARCHITECTURE.md "CLI contracts"): gray is replicated, alpha dropped (not composited), palettes expanded (an
 /// index past the PLTE entries gives black, as Pillow), 16-bit samples keep their high byte,
 /// and 1/2/4-bit gray is scaled to 0...255 (x·255, x·85, x·17).
 public enum PNGDecoder {
@@ -292,7 +292,7 @@ extension PNGDecoder {
         }
     }
 
-    /// Pass geometry and the inflated size, with overflow checks (STYLE.md "Errors").
+    /// Pass geometry and the inflated size, with overflow checks (a size from the file never traps).
     static func layOutPasses(_ h: PNGHeader) throws -> ([PNGPass], Int) {
         let layouts = h.interlaced ? adam7Passes : [(x0: 0, y0: 0, dx: 1, dy: 1)]
         var passes: [PNGPass] = []

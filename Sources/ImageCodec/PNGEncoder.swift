@@ -14,10 +14,10 @@ public enum PNGEncoder {
     /// - Precondition: `pixels.count == width * height * colorType.channels`, and `width`,
     ///   `height` in 1...2^31-1 (our caller's invariants, not outside data).
     public static func encode(pixels: [UInt8], width: Int, height: Int, colorType: PNGColorType) -> Data {
-        precondition([.gray, .rgb, .rgba].contains(colorType), "PNGEncoder writes gray, RGB or RGBA, not \(colorType)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
-        precondition(width > 0 && height > 0 && width <= 0x7FFF_FFFF && height <= 0x7FFF_FFFF, "PNG size \(width)x\(height)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition([.gray, .rgb, .rgba].contains(colorType), "PNGEncoder writes gray, RGB or RGBA, not \(colorType)")
+        precondition(width > 0 && height > 0 && width <= 0x7FFF_FFFF && height <= 0x7FFF_FFFF, "PNG size \(width)x\(height)")
         let channels = colorType.channels
-        precondition(pixels.count == width * height * channels, "\(width)x\(height)x\(channels) needs \(width * height * channels) bytes, got \(pixels.count)")  // invariant: sizes are computed by our callers; bytes from files are checked by the decoders first
+        precondition(pixels.count == width * height * channels, "\(width)x\(height)x\(channels) needs \(width * height * channels) bytes, got \(pixels.count)")
         let filtered = filterRows(pixels, width: width, height: height, bytesPerPixel: channels)
         var file = [UInt8](PNGDecoder.signature)
         var ihdr = bigEndian32(width) + bigEndian32(height)

@@ -27,9 +27,9 @@ public enum CrossEntropyTarget {
 public func crossEntropyForward(_ logits: UnsafePointer<Float>, target: CrossEntropyTarget,
                                 probabilities: UnsafeMutablePointer<Float>, batch b: Int, classes k: Int) -> Float {
     if case let .labels(labels, _) = target {
-        precondition(labels.count == b, "cross-entropy: \(labels.count) labels for batch \(b)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(labels.count == b, "cross-entropy: \(labels.count) labels for batch \(b)")
         for (row, label) in labels.enumerated() {
-            precondition(label >= 0 && label < k, "cross-entropy: label \(label) of row \(row) outside 0..<\(k)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+            precondition(label >= 0 && label < k, "cross-entropy: label \(label) of row \(row) outside 0..<\(k)")
         }
     }
     softmaxForward(logits, probabilities, rows: b, columns: k)
@@ -70,7 +70,7 @@ public final class CrossEntropyLoss {
 
     /// logits [B, K] → mean loss.
     public func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
-        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")
         let p = reuse(&probabilities, logits.shape)
         self.target = target
         return crossEntropyForward(logits.data, target: target, probabilities: p.data,

@@ -8,7 +8,7 @@ import Foundation
 public func dropoutForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                            mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float,
                            using generator: inout SeededGenerator) {
-    precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+    precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
     let keep = 1 / (1 - p)
     for i in 0..<count {
         mask[i] = p == 0 || Float(generator.nextUnit()) >= p ? keep : 0

@@ -23,10 +23,10 @@ public struct GEMMShape: Sendable, Equatable {
     }
 
     func check() {
-        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m \(m) n \(n) k \(k)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
-        precondition(lda >= max(1, transposeA ? m : k), "GEMM: lda \(lda) too small for \(self)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
-        precondition(ldb >= max(1, transposeB ? k : n), "GEMM: ldb \(ldb) too small for \(self)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
-        precondition(ldc >= max(1, n), "GEMM: ldc \(ldc) too small for \(self)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m \(m) n \(n) k \(k)")
+        precondition(lda >= max(1, transposeA ? m : k), "GEMM: lda \(lda) too small for \(self)")
+        precondition(ldb >= max(1, transposeB ? k : n), "GEMM: ldb \(ldb) too small for \(self)")
+        precondition(ldc >= max(1, n), "GEMM: ldc \(ldc) too small for \(self)")
     }
 }
 
@@ -82,7 +82,7 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// Packs a weight tensor [N, K] for y = x·Wᵀ.
     public convenience init(weight: Tensor) {
-        precondition(weight.rank == 2, "PackedMatrix: weight must be [out, in], got \(weight.shape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(weight.rank == 2, "PackedMatrix: weight must be [out, in], got \(weight.shape)")
         self.init(weight.data, k: weight.shape[1], n: weight.shape[0], transposed: true)
     }
 }
@@ -91,7 +91,7 @@ public final class PackedMatrix: @unchecked Sendable {
 public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, packed b: PackedMatrix,
                  beta: Float = 0, _ c: UnsafeMutablePointer<Float>, threads: Int = Engine.threadCount) {
     shape.check()
-    precondition(shape.k == b.k && shape.n == b.n, "GEMM: packed B is \(b.k)×\(b.n), shape wants \(shape.k)×\(shape.n)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+    precondition(shape.k == b.k && shape.n == b.n, "GEMM: packed B is \(b.k)×\(b.n), shape wants \(shape.k)×\(shape.n)")
     if shape.m == 0 || shape.n == 0 { return }
     if shape.k == 0 || alpha == 0 {
         scaleMatrix(c, rows: shape.m, columns: shape.n, ld: shape.ldc, by: beta)
@@ -99,7 +99,7 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
     }
     let workers = shape.m * shape.n * shape.k < 1 << 19 ? 1 : threads
     let plan = GEMMPlan(shape, threads: workers, prepackedB: true)
-    precondition(plan.packedKC == b.depth, "GEMM: packed B's K blocks are \(b.depth) deep, the plan's \(plan.packedKC)")  // invariant: both come from GEMMPlan's prepacked blocks
+    precondition(plan.packedKC == b.depth, "GEMM: packed B's K blocks are \(b.depth) deep, the plan's \(plan.packedKC)")
     gemmPackedB(shape, plan: plan, alpha: alpha, a, b.storage.base, beta: beta, c, threads: workers)
 }
 
@@ -194,10 +194,10 @@ func gemmReference(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Floa
 extension Tensor {
     /// self·other for rank-2 tensors, optionally transposing either operand in place.
     public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false) -> Tensor {
-        precondition(rank == 2 && other.rank == 2, "matmul: rank-2 operands, got \(shape) and \(other.shape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(rank == 2 && other.rank == 2, "matmul: rank-2 operands, got \(shape) and \(other.shape)")
         let m = transposeSelf ? shape[1] : shape[0], k = transposeSelf ? shape[0] : shape[1]
         let k2 = transposeOther ? other.shape[1] : other.shape[0], n = transposeOther ? other.shape[0] : other.shape[1]
-        precondition(k == k2, "matmul: inner sizes differ: \(shape)\(transposeSelf ? "ᵀ" : "") · \(other.shape)\(transposeOther ? "ᵀ" : "")")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(k == k2, "matmul: inner sizes differ: \(shape)\(transposeSelf ? "ᵀ" : "") · \(other.shape)\(transposeOther ? "ᵀ" : "")")
         let result = Tensor(zeros: [m, n])
         gemm(GEMMShape(m: m, n: n, k: k, transposeA: transposeSelf, transposeB: transposeOther),
              data, other.data, result.data)

@@ -16,7 +16,7 @@ public final class LinearStack: Module {
 
     /// - Parameter widths: `[in, hidden..., out]`, at least two.
     public init(widths: [Int], activation: Activation, name: String) {
-        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "LinearStack \(name): widths \(widths), expected [in, ..., out], all positive")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "LinearStack \(name): widths \(widths), expected [in, ..., out], all positive")
         layers = (0..<(widths.count - 1)).map {
             Linear(inFeatures: widths[$0], outFeatures: widths[$0 + 1], name: qualified(name, String(2 * $0)))
         }

@@ -1,6 +1,6 @@
 // MARK: - Autograd: reverse mode, module by module
 //
-// Design (issue 7 asks for a tape or module-level backward, argued): module-level backward.
+// Design (a tape or module-level backward; we argue for the second): module-level backward.
 //
 // Each module is a class that owns its parameters (value + gradient), the activations its
 // backward needs, and its output and gradient buffers. `forward(x)` writes the module's own
@@ -59,7 +59,7 @@ public final class Parameter: @unchecked Sendable {
     /// made for inference only.
     public var value: Tensor {
         guard let storedValue else {
-            preconditionFailure("\(name): the value was released when the weight was packed for inference; this model can only infer")  // invariant: only inference-only models (Predictor, bench) release values, and they never read them
+            preconditionFailure("\(name): the value was released when the weight was packed for inference; this model can only infer")
         }
         return storedValue
     }
@@ -122,7 +122,7 @@ public func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
 func qualified(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
 func requireSame(_ a: [Int], _ b: [Int], _ what: String) {
-    precondition(a == b, "\(what): shape \(a), expected \(b)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+    precondition(a == b, "\(what): shape \(a), expected \(b)")
 }
 
 // MARK: - Linear
@@ -163,13 +163,13 @@ public final class Linear: Module {
     }
 
     public func unpackWeight() {
-        precondition(weight.hasValue, "\(weight.name): cannot unpack a weight whose value was released")  // invariant: only inference-only models release values
+        precondition(weight.hasValue, "\(weight.name): cannot unpack a weight whose value was released")
         packedWeight = nil
     }
 
     /// x: [..., in] → [..., out].
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")
         let y = reuse(&output, Array(x.shape.dropLast()) + [outFeatures])
         apply(x, into: y)
         input = x
@@ -181,7 +181,7 @@ public final class Linear: Module {
     /// y: [..., out] with the same leading dimensions.
     public func apply(_ x: Tensor, into y: Tensor, accumulating: Bool = false) {
         let rows = x.count / inFeatures
-        precondition(x.shape.last == inFeatures && y.count == rows * outFeatures,  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.shape.last == inFeatures && y.count == rows * outFeatures,
                      "\(weight.name): input \(x.shape), output \(y.shape), expected [..., \(inFeatures)] → [..., \(outFeatures)]")
         if let packedWeight {
             linearForward(x.data, packed: packedWeight, bias?.value.data, y.data, rows: rows, accumulating: accumulating)
@@ -222,7 +222,7 @@ public final class LayerNorm: Module {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == channels, "\(weight.name): input \(x.shape), expected last dimension \(channels)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.shape.last == channels, "\(weight.name): input \(x.shape), expected last dimension \(channels)")
         let rows = x.count / channels
         let y = reuse(&output, x.shape)
         let m = reuse(&mean, [rows]), r = reuse(&rstd, [rows])
@@ -236,7 +236,7 @@ public final class LayerNorm: Module {
     /// scratch. x, y: [..., C] (y may alias x).
     public func apply(_ x: Tensor, into y: Tensor, mean: Tensor, rstd: Tensor) {
         let rows = x.count / channels
-        precondition(x.shape.last == channels && y.count == x.count && mean.count >= rows && rstd.count >= rows,  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.shape.last == channels && y.count == x.count && mean.count >= rows && rstd.count >= rows,
                      "\(weight.name): input \(x.shape), output \(y.shape), statistics \(mean.shape), expected [..., \(channels)]")
         layerNormForward(x.data, weight.value.data, bias.value.data, y.data, mean: mean.data, rstd: rstd.data,
                          rows: rows, columns: channels, eps: eps)

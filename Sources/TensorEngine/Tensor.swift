@@ -9,7 +9,7 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
 
     public init(count: Int) {
-        precondition(count >= 0, "TensorStorage: negative element count \(count)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(count >= 0, "TensorStorage: negative element count \(count)")
         Engine.countAllocation()
         TensorMemory.allocated(max(count, 1) * MemoryLayout<Float>.stride)
         self.count = count
@@ -80,7 +80,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A zero-filled tensor of `shape`.
     public init(zeros shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
         self.shape = shape
         self.offset = 0
         self.storage = TensorStorage(count: shape.reduce(1, *))
@@ -89,7 +89,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor of `shape` holding `values` (row-major).
     public init(shape: [Int], values: [Float]) {
         self.init(zeros: shape)
-        precondition(values.count == count, "Tensor: \(values.count) values for shape \(shape) (\(count) elements)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(values.count == count, "Tensor: \(values.count) values for shape \(shape) (\(count) elements)")
         let destination = data
         values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
     }
@@ -101,7 +101,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     init(storage: TensorStorage, offset: Int, shape: [Int]) {
-        precondition(offset >= 0 && offset + shape.reduce(1, *) <= storage.count,  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(offset >= 0 && offset + shape.reduce(1, *) <= storage.count,
                      "Tensor view of \(shape) at offset \(offset) runs past storage of \(storage.count)")
         self.storage = storage
         self.offset = offset
@@ -119,8 +119,8 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
     public subscript(_ index: Int) -> Float {
-        get { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); return data[index] }  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
-        nonmutating set { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); data[index] = newValue }  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        get { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); return data[index] }
+        nonmutating set { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); data[index] = newValue }
     }
 
     /// A view of the same elements with another shape of equal count; one dimension may be -1.
@@ -128,16 +128,16 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         var resolved = newShape
         if let unknown = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "reshaped: cannot infer -1 in \(newShape) from \(shape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+            precondition(known > 0 && count % known == 0, "reshaped: cannot infer -1 in \(newShape) from \(shape)")
             resolved[unknown] = count / known
         }
-        precondition(resolved.reduce(1, *) == count, "reshaped: \(shape) (\(count) elements) to \(newShape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(resolved.reduce(1, *) == count, "reshaped: \(shape) (\(count) elements) to \(newShape)")
         return Tensor(storage: storage, offset: offset, shape: resolved)
     }
 
     /// A view of rows `range` of the leading dimension.
     public func slice(rows range: Range<Int>) -> Tensor {
-        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
                      "slice: rows \(range) of \(shape)")
         let rowCount = shape.dropFirst().reduce(1, *)
         return Tensor(storage: storage, offset: offset + range.lowerBound * rowCount,
@@ -156,7 +156,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Copies `source`'s elements (same count) into this tensor.
     public func assign(_ source: Tensor) {
-        precondition(source.count == count, "assign: \(source.shape) into \(shape)")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(source.count == count, "assign: \(source.shape) into \(shape)")
         data.update(from: source.data, count: count)
     }
 

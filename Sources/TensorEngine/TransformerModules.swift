@@ -27,7 +27,7 @@ public final class MultiHeadAttention: Module {
     private var shape: (b: Int, n: Int) = (0, 0)
 
     public init(channels: Int, heads: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
-        precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")
         self.channels = channels
         self.heads = heads
         self.workspace = workspace
@@ -39,7 +39,7 @@ public final class MultiHeadAttention: Module {
 
     /// x: [B, N, C] → [B, N, C]. Saves the attention probabilities [B, H, N, N].
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")
         let b = x.shape[0], n = x.shape[1]
         shape = (b, n)
         let fused = qkv.forward(x)
@@ -54,7 +54,7 @@ public final class MultiHeadAttention: Module {
     /// y = attention(x), saving nothing (inference). x, y: [B, N, C], distinct. Temporaries
     /// from the workspace.
     public func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
-        precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape, "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape, "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")
         let b = x.shape[0], n = x.shape[1]
         let fused = reuse(&workspace.qkv, [b, n, 3 * channels])
         qkv.apply(x, into: fused)
@@ -153,7 +153,7 @@ public final class TransformerBlock: Module {
     /// each residual add folded into its projection's GEMM. Temporaries from the workspace, so
     /// blocks sharing one hold a single block's activations.
     public func inferInPlace(_ x: Tensor) {
-        precondition(x.rank == 3, "\(norm1.weight.name): input \(x.shape), expected [B, N, C]")  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(x.rank == 3, "\(norm1.weight.name): input \(x.shape), expected [B, N, C]")
         let rows = x.shape[0] * x.shape[1]
         let h = reuse(&workspace.normalized, x.shape)
         let mean = reuse(&workspace.mean, [rows]), rstd = reuse(&workspace.rstd, [rows])
@@ -195,7 +195,7 @@ public final class PatchEmbed: Module {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func forward(_ image: Tensor) -> Tensor {
-        precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0  // invariant: shapes come from our own modules; files and flags are checked before they reach the engine
+        precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0
                      && image.shape[3] % patch == 0,
                      "\(weight.name): image \(image.shape), expected [B, \(inChannels), H, W] with H, W multiples of \(patch)")
         let b = image.shape[0], h = image.shape[2], w = image.shape[3]

@@ -72,7 +72,7 @@ final class BatchPrefetcher: @unchecked Sendable {
     ///   - depth: loaded batches held ready at most (one optimizer step's micro-batches: the
     ///     next step loads while this one runs).
     init(source: BatchSource, requests: BatchRequestSequence, depth: Int) {
-        precondition(depth >= 1, "prefetch depth \(depth)")  // invariant: the loop passes the micro-batches of a step, at least 1
+        precondition(depth >= 1, "prefetch depth \(depth)")
         self.depth = depth
         let box = UncheckedSendable((source, requests))
         let thread = Thread { [self] in
@@ -114,12 +114,12 @@ final class BatchPrefetcher: @unchecked Sendable {
         while ready.isEmpty && producing { condition.wait() }
         guard !ready.isEmpty else {
             condition.unlock()
-            preconditionFailure("prefetch: no batch for \(expected) (the loop asked past the last request)")  // invariant: loop and prefetcher walk the same BatchRequestSequence
+            preconditionFailure("prefetch: no batch for \(expected) (the loop asked past the last request)")
         }
         let (request, result) = ready.removeFirst()
         condition.broadcast()                                           // room for the next load
         condition.unlock()
-        precondition(request == expected, "prefetch loaded \(request), the loop wants \(expected)")  // invariant: loop and prefetcher walk the same BatchRequestSequence
+        precondition(request == expected, "prefetch loaded \(request), the loop wants \(expected)")
         return try result.get()
     }
 

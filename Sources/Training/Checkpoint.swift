@@ -25,7 +25,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The checkpoint container: a safetensors file (DESIGN.md: model file plus optimizer state,
+/// The checkpoint container: a safetensors file (docs/ARCHITECTURE.md "File formats": model file plus optimizer state,
 /// step, RNG state) sealed with a CRC-32 in its `__metadata__`, written atomically, with the
 /// previous good checkpoint kept beside it.
 ///
@@ -46,7 +46,7 @@ public enum CheckpointContainer {
     /// - Throws: `CheckpointError.malformed` if `bytes` is not a safetensors file.
     public static func sealed(_ bytes: Data, file: String = "checkpoint") throws -> Data {
         var parsed = try Parsed(bytes, file: file)
-        let checksum = parsed.computedChecksum()
+        let checksum = try parsed.computedChecksum()
         var metadata = parsed.header["__metadata__"] as? [String: Any] ?? [:]
         metadata[checksumKey] = checksum
         parsed.header["__metadata__"] = metadata
@@ -66,7 +66,7 @@ public enum CheckpointContainer {
         let parsed = try Parsed(bytes, file: file)
         let metadata = parsed.header["__metadata__"] as? [String: Any] ?? [:]
         guard let stored = metadata[checksumKey] as? String else { throw CheckpointError.missingChecksum(file: file) }
-        let computed = parsed.computedChecksum()
+        let computed = try parsed.computedChecksum()
         guard stored == computed else { throw CheckpointError.checksumMismatch(file: file, stored: stored, computed: computed) }
         return metadata.compactMapValues { $0 as? String }
     }
@@ -164,14 +164,14 @@ public enum CheckpointContainer {
         }
 
         /// "crc32:xxxxxxxx" over the canonical header without the checksum, then the data.
-        func computedChecksum() -> String {
+        /// - Throws: `CheckpointError.malformed` if the header cannot be serialised.
+        func computedChecksum() throws -> String {
             var unsealed = header
             if var metadata = unsealed["__metadata__"] as? [String: Any] {
                 metadata[CheckpointContainer.checksumKey] = nil
                 unsealed["__metadata__"] = metadata.isEmpty ? nil : metadata
             }
-            // The header parsed from bytes always serialises (strings, integers, objects, arrays).
-            let headerBytes = (try? canonicalJSON(unsealed, file: file)) ?? []
+            let headerBytes = try canonicalJSON(unsealed, file: file)
             var crc = headerBytes.withUnsafeBufferPointer { crc32($0.baseAddress!, count: $0.count) }
             data.withUnsafeBytes { raw in
                 if raw.count > 0 { crc = crc32(raw.bindMemory(to: UInt8.self).baseAddress!, count: raw.count, continuing: crc) }

@@ -22,7 +22,7 @@ public struct GeoEvaluation: Sendable {
     ///   - inclusive: count an error equal to a threshold (GeoEstimation's `<=`) rather than the
     ///     paper's strict `<`.
     public init(images: [String], truths: [GeoCoordinate], predictions: [GeoCoordinate], inclusive: Bool = false) {
-        precondition(images.count == truths.count && truths.count == predictions.count && !truths.isEmpty,  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(images.count == truths.count && truths.count == predictions.count && !truths.isEmpty,
                      "\(images.count) images, \(truths.count) truths, \(predictions.count) predictions")
         self.images = images
         self.truths = truths
@@ -34,7 +34,7 @@ public struct GeoEvaluation: Sendable {
     /// The baseline that always answers the most populous cell's mean coordinate (the one
     /// holding the most training images; the lowest class label among ties).
     public static func mostPopulousCell(of partition: Partition) -> GeoCoordinate {
-        precondition(partition.count > 0, "baseline of an empty partition")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(partition.count > 0, "baseline of an empty partition")
         let best = partition.cells.max { a, b in
             a.imageCount != b.imageCount ? a.imageCount < b.imageCount : a.classLabel > b.classLabel
         }!
@@ -49,7 +49,7 @@ public struct GeoEvaluation: Sendable {
                              inclusive: inclusive)
     }
 
-    /// The `--json` document (DESIGN.md): `{"images": N, "accuracy": {"1": %, "25": %, "200": %,
+    /// The `--json` document (docs/ARCHITECTURE.md "CLI contracts"): `{"images": N, "accuracy": {"1": %, "25": %, "200": %,
     /// "750": %, "2500": %}, "meanKm": x, "medianKm": y}`; keys in that order.
     public var json: String {
         "{\"images\": \(table.count), \"accuracy\": \(accuracyJSON), \"meanKm\": \(JSONLiteral.number(table.meanKm)), "

@@ -94,7 +94,7 @@ public struct Evaluator {
 
 // MARK: - Validation loss
 
-/// Eq. 8 over validation images, beside the accuracy table (DESIGN.md: validation every epoch
+/// Eq. 8 over validation images, beside the accuracy table (validation every epoch
 /// reports the loss and the five-scale table).
 public struct ValidationLoss: Sendable, Equatable {
     /// Eq. 8's weighted sum of the heads' cross-entropies, averaged over `images`.
@@ -172,7 +172,7 @@ private struct LossSums {
 
 // MARK: - Validation every epoch
 
-/// Validation after every epoch (DESIGN.md "Training": validation every epoch, best model kept):
+/// Validation after every epoch (the paper: validation every epoch, best model kept):
 /// the model scored on a validation manifest as `eval` would (centre crop, fine cells), with
 /// eq. 8's loss, and the score that picks the best model.
 public struct EpochValidator {

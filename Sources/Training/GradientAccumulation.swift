@@ -16,7 +16,7 @@ public struct AccumulationPlan: Sendable, Equatable {
     public let microBatchSize: Int
 
     public init(imageCount: Int, batchSize: Int, microBatchSize: Int) {
-        precondition(imageCount >= 0 && batchSize >= 1 && microBatchSize >= 1,  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(imageCount >= 0 && batchSize >= 1 && microBatchSize >= 1,
                      "accumulation of \(imageCount) images, batch \(batchSize), micro-batch \(microBatchSize)")
         self.imageCount = imageCount
         self.batchSize = batchSize
@@ -28,7 +28,7 @@ public struct AccumulationPlan: Sendable, Equatable {
 
     /// Positions in the epoch's order of step `step`'s images.
     public func images(ofStep step: Int) -> Range<Int> {
-        precondition((0..<stepsPerEpoch).contains(step), "step \(step) of \(stepsPerEpoch)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition((0..<stepsPerEpoch).contains(step), "step \(step) of \(stepsPerEpoch)")
         return step * batchSize ..< min(imageCount, (step + 1) * batchSize)
     }
 

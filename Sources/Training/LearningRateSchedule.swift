@@ -1,7 +1,7 @@
 import Foundation
 
 /// Linear warm-up, then cosine decay to `finalScale` x base, evaluated per optimizer step
-/// (DESIGN.md "Training": 2 warm-up epochs then cosine, to 1e-3 x base in the authors' code).
+/// (the paper: 2 warm-up epochs then cosine, to 1e-3 x base in the authors' code).
 ///
 /// With base rate η, W warm-up steps, T steps in all and final rate η_f = finalScale·η, the rate
 /// of step s (0-based, the step about to be taken) is
@@ -18,7 +18,7 @@ public struct LearningRateSchedule: Sendable, Equatable {
     public var finalScale: Double
 
     public init(baseLearningRate: Double, warmupSteps: Int, totalSteps: Int, finalScale: Double) {
-        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps && baseLearningRate >= 0 && finalScale >= 0,  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps && baseLearningRate >= 0 && finalScale >= 0,
                      "schedule base \(baseLearningRate), warm-up \(warmupSteps), total \(totalSteps), final x\(finalScale)")
         self.baseLearningRate = baseLearningRate
         self.warmupSteps = warmupSteps
@@ -34,7 +34,7 @@ public struct LearningRateSchedule: Sendable, Equatable {
 
     /// The learning rate of 0-based optimizer step `step`.
     public func learningRate(atStep step: Int) -> Double {
-        precondition(step >= 0, "negative step \(step)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(step >= 0, "negative step \(step)")
         if step < warmupSteps { return baseLearningRate * Double(step + 1) / Double(warmupSteps) }
         let finalRate = finalScale * baseLearningRate
         guard step < totalSteps else { return finalRate }

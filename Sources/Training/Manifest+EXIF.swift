@@ -9,13 +9,15 @@ extension Manifest {
         /// JPEG and PNG files without a usable GPS position (absent, incomplete or out of range), as
         /// paths relative to the scanned folder.
         public var withoutGPS: [String]
+        /// Files that could not be read at all, with the reason, as paths relative to the folder.
+        public var unreadable: [(path: String, reason: String)] = []
     }
 
     /// Lists the photos under `folder` (recursively, `.jpg`/`.jpeg`/`.png` in any case, sorted by
     /// path) and reads their EXIF GPS tags: a JPEG's from the markers before its image data, a
     /// PNG's from its eXIf chunk. A file is read as what its signature says, whatever its name.
     /// - Parameter manifestDirectory: where the manifest will be written: photos under it get
-    ///   paths relative to it (DESIGN.md), others absolute paths.
+    ///   paths relative to it (as manifests resolve them), others absolute paths.
     /// - Throws: `ManifestError.missingFile` if `folder` cannot be listed.
     public static func scanningEXIF(in folder: URL, manifestDirectory: URL) throws -> EXIFScan {
         let root = folder.standardizedFileURL.resolvingSymlinksInPath()
@@ -30,8 +32,13 @@ extension Manifest {
         let base = manifestDirectory.standardizedFileURL.resolvingSymlinksInPath().path
         var entries: [ManifestEntry] = []
         var withoutGPS: [String] = []
+        var unreadable: [(path: String, reason: String)] = []
         for photo in photos {
-            let data = (try? Data(contentsOf: photo, options: .alwaysMapped)) ?? Data()
+            let data: Data
+            do { data = try Data(contentsOf: photo, options: .alwaysMapped) } catch {
+                unreadable.append((relativePath(photo.path, under: root.path) ?? photo.path, error.localizedDescription))
+                continue
+            }
             guard let gps = gpsCoordinate(ofPhoto: data) else {
                 withoutGPS.append(relativePath(photo.path, under: root.path) ?? photo.path)
                 continue
@@ -39,7 +46,8 @@ extension Manifest {
             let path = relativePath(photo.path, under: base) ?? photo.path
             entries.append(ManifestEntry(imagePath: path, latitude: gps.latitude, longitude: gps.longitude))
         }
-        return EXIFScan(manifest: Manifest(entries: entries, directory: manifestDirectory, file: folder.path), withoutGPS: withoutGPS)
+        return EXIFScan(manifest: Manifest(entries: entries, directory: manifestDirectory, file: folder.path), withoutGPS: withoutGPS,
+                        unreadable: unreadable)
     }
 
     /// The EXIF GPS position of a JPEG or PNG file, told apart by its signature (as

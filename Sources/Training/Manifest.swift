@@ -45,7 +45,7 @@ public enum ManifestError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A data set listing: a CSV with a header, one image a row (DESIGN.md "Contracts").
+/// A data set listing: a CSV with a header, one image a row (docs/ARCHITECTURE.md "File formats").
 ///
 /// Two layouts are read:
 /// - ours: `image,lat,lon[,seg][,scene]`, any column order, extra columns ignored;

@@ -1,6 +1,6 @@
 import Foundation
 
-// The two optimizers of DESIGN.md as pure functions over flat Float buffers: one call updates one
+// The two optimizers (the paper's AdamW, the authors' SGD) as pure functions over flat Float buffers: one call updates one
 // parameter tensor in place. Hyper-parameters arrive in Double and are rounded to Float once,
 // as PyTorch passes Python floats to float32 kernels; the arithmetic follows PyTorch's
 // single-tensor implementations (torch/optim/sgd.py, adamw.py) step for step.
@@ -58,7 +58,7 @@ public func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: Un
                       firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
                       count: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
                       weightDecay: Double, step: Int) {
-    precondition(step >= 1, "AdamW step counts from 1, got \(step)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+    precondition(step >= 1, "AdamW step counts from 1, got \(step)")
     let decay = Float(1 - learningRate * weightDecay)
     let oneMinusBeta1 = Float(1 - beta1), beta2F = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
     let stepSize = Float(learningRate / (1 - pow(beta1, Double(step))))
@@ -93,7 +93,7 @@ public func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: Un
 
 // MARK: - The authors' parameter groups
 
-/// Learning-rate multipliers by parameter kind, as the authors' SGD setup gives them (DESIGN.md:
+/// Learning-rate multipliers by parameter kind, as the authors' SGD setup gives them (docs/ARCHITECTURE.md "Where the paper is silent":
 /// weights x0.2, biases x0.0048). A parameter is a bias when its timm name ends in `bias`; every
 /// other tensor (weights, LayerNorm scales, `cls_token`, `pos_embed`) is in the weight group.
 public struct ParameterGroupScales: Sendable, Equatable {

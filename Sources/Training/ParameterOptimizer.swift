@@ -6,7 +6,7 @@ import TensorEngine
 /// which a checkpoint saves (`stateTensors`) so a resumed run continues bit for bit.
 ///
 /// Weight decay applies to every parameter, as a single torch param group does (the groups
-/// differ only in learning rate: DESIGN.md).
+/// differ only in learning rate: docs/ARCHITECTURE.md "Where the paper is silent").
 public final class ParameterOptimizer {
     public let kind: TrainingConfig.Optimizer
     public let parameters: [Parameter]

@@ -144,7 +144,7 @@ extension SyntheticWorld {
     /// Renders the photo of image `index` taken at `coordinate`: `size` x `size` pixels.
     /// Deterministic in (seed, index, coordinate, size).
     public func render(at coordinate: GeoCoordinate, index: Int, size: Int) -> SyntheticSample {
-        precondition(size >= 8, "synthetic images of \(size) pixels")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(size >= 8, "synthetic images of \(size) pixels")
         let look = look(at: coordinate)
         var random = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: 0, index: index)
         let layout = Layout(look: look, random: &random)

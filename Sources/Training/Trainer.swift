@@ -32,7 +32,7 @@ public struct StepResult: Sendable {
     public var images: Int
 }
 
-/// The training step (DESIGN.md "Training"): eq. 8's weighted cross-entropies over the heads,
+/// The training step (docs/ARCHITECTURE.md "The data path of a training step"): eq. 8's weighted cross-entropies over the heads,
 /// gradients accumulated over micro-batches (each weighted by its share of the step, so the
 /// step sees its batch's mean loss: `AccumulationPlan`), one optimizer update at the schedule's
 /// rate, and checkpoints holding weights, optimizer state and progress. The epoch loop around
@@ -62,7 +62,7 @@ public final class Trainer {
     /// - Throws: `ModelInputError` for inputs that do not fit the model.
     @discardableResult
     public func step(_ microBatches: [(batch: TrainingBatch, weight: Double)]) throws -> StepResult {
-        precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(!microBatches.isEmpty, "a training step needs at least one micro-batch")
         model.zeroGradients()
         let weights = config.lossWeights
         let headWeight: [HeadName: Double] = [.coarse: weights.coarse, .middle: weights.middle, .fine: weights.fine,
@@ -74,7 +74,7 @@ public final class Trainer {
             let outputs = try model.forwardIntoOwnBuffers(rgb: batch.rgb, seg: batch.seg, training: true)
             var gradients: [HeadName: Tensor] = [:]
             for (head, logits) in outputs.logits {
-                guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }  // invariant: LabelledManifest gives every head of the model its labels
+                guard let labels = batch.labels[head] else { preconditionFailure("training step: no labels for the \(head) head") }
                 let weight = headWeight[head] ?? 0
                 let (b, k) = (logits.shape[0], logits.shape[1])
                 let buffers = lossBuffers(head: head, batch: b, classes: k)

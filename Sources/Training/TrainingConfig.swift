@@ -2,7 +2,7 @@ import Foundation
 import TransLocator
 
 /// A config's `training` object (configs/*.json; the `model` object is TransLocator's).
-/// Field names are the JSON's, in snake_case there; DESIGN.md gives the paper's and the authors'
+/// Field names are the JSON's, in snake_case there; docs/ARCHITECTURE.md gives the paper's and the authors'
 /// values.
 public struct TrainingConfig: Sendable, Equatable {
     public enum Optimizer: String, Sendable, Equatable { case sgd, adamw }

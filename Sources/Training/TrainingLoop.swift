@@ -75,7 +75,7 @@ public struct TrainingLoop {
     @discardableResult
     public func run(_ trainer: Trainer, source: BatchSource, onStep: (StepResult) throws -> Void = { _ in },
                     onEpoch: (EpochSummary) throws -> Void = { _ in }) throws -> Bool {
-        precondition(source.exampleCount == plan.imageCount, "source of \(source.exampleCount) images, plan of \(plan.imageCount)")  // invariant: config values and flags are range-checked in TrainingConfig and the CLI before they get here
+        precondition(source.exampleCount == plan.imageCount, "source of \(source.exampleCount) images, plan of \(plan.imageCount)")
         let seed = trainer.progress.seed
         var epoch = trainer.progress.epoch
         var stepInEpoch = trainer.progress.stepInEpoch
@@ -95,7 +95,7 @@ public struct TrainingLoop {
                 }
                 var loaded: [TrainingBatch] = []
                 for _ in plan.microBatches(ofStep: stepInEpoch) {
-                    guard let request = requests.next() else { preconditionFailure("no request for step \(stepInEpoch) of epoch \(epoch)") }  // invariant: the sequence walks the same plan
+                    guard let request = requests.next() else { preconditionFailure("no request for step \(stepInEpoch) of epoch \(epoch)") }
                     let (batch, missing) = try prefetcher?.next(expected: request) ?? source.batch(indices: request.indices, epoch: request.epoch)
                     skipped += missing.count
                     if let batch { loaded.append(batch) }

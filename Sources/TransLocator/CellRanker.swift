@@ -20,7 +20,7 @@ public struct CellPrediction: Equatable, Sendable, Codable {
 }
 
 /// Turns model outputs into ranked fine cells: softmax, optional hierarchical combination
-/// (DESIGN.md: p_fine · p_middle(parent) · p_coarse(parent)), top-k.
+/// (p_fine · p_middle(parent) · p_coarse(parent), as GeoEstimation), top-k.
 public struct CellRanker: Sendable {
     public let partitions: GeoPartitions
     /// For each fine class, the middle and coarse classes whose cells contain it (nil if none:

@@ -7,7 +7,7 @@ public struct LossWeights: Codable, Equatable, Sendable {
     public var fine: Float
     public var scene: Float
 
-    /// a = 0.3, b = 0.2, g = 1.0: the authors' code (DESIGN.md).
+    /// a = 0.3, b = 0.2, g = 1.0: the authors' code (docs/ARCHITECTURE.md "Where the paper is silent").
     public init(middle: Float = 0.3, fine: Float = 0.2, scene: Float = 1.0) {
         self.middle = middle; self.fine = fine; self.scene = scene
     }
@@ -30,7 +30,7 @@ public struct LossWeights: Codable, Equatable, Sendable {
 ///   - labels: B class indices in 0..<K.
 /// - Returns: the loss and dL/dlogits [B, K] scaled by `scale`.
 public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, scale: Float = 1) -> (loss: Float, gradient: Tensor) {
-    precondition(logits.rank == 2 && logits.shape[0] == labels.count,  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+    precondition(logits.rank == 2 && logits.shape[0] == labels.count,
                  "crossEntropy: logits \(logits.shape) for \(labels.count) labels")
     let b = logits.shape[0], k = logits.shape[1]
     let target = CrossEntropyTarget.labels(labels, smoothing: labelSmoothing)

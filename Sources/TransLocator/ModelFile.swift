@@ -18,7 +18,7 @@ extension GeoPartitions {
 
 // MARK: - The model file
 
-/// A model file (DESIGN.md "Contracts"): one safetensors file with every parameter as F32 under
+/// A model file (docs/ARCHITECTURE.md "File formats"): one safetensors file with every parameter as F32 under
 /// its twin name, and `__metadata__` holding
 /// - `format`: `translocator-model/1`;
 /// - `config`: the `"model"` object (ModelConfig, snake_case);

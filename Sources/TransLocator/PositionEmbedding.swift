@@ -15,7 +15,7 @@ import TensorEngine
 func resamplePositionEmbedding(_ embedding: Tensor, toGrid grid: Int, antialias: Bool = true) -> Tensor {
     let c = embedding.shape[2], oldTokens = embedding.shape[1] - 1
     let old = Int(Double(oldTokens).squareRoot().rounded())
-    precondition(old * old == oldTokens, "resamplePositionEmbedding: \(oldTokens) grid tokens is not a square")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+    precondition(old * old == oldTokens, "resamplePositionEmbedding: \(oldTokens) grid tokens is not a square")
     let weights = interpolationWeights(from: old, to: grid, antialias: antialias)   // [grid][old]
     let result = Tensor(zeros: [1, 1 + grid * grid, c])
     let source = embedding.data, out = result.data

@@ -4,7 +4,7 @@ import TensorEngine
 // MARK: - The timm name table
 
 /// timm's `VisionTransformer` parameter names, the one table the importer maps by
-/// (STYLE.md: checkpoint keys stay timm's). Our ViT names its parameters exactly so, under a
+/// (checkpoint keys stay timm's: one table maps them). Our ViT names its parameters exactly so, under a
 /// branch prefix (`rgb.`, `seg.`).
 enum TimmNames {
     /// The names of a ViT of `depth` blocks, in timm's `state_dict()` order.

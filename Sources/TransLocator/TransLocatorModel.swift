@@ -94,8 +94,8 @@ public final class TransLocatorModel {
     public func packWeights() { for linear in linears { linear.packWeight() } }
 
     /// Makes this an inference-only model: packs every linear weight for GEMM and frees the
-    /// unpacked copies and any gradients, so that it holds one copy of its weights (issue 4:
-    /// inference peak memory at most 1.5x the weight bytes). Afterwards it can run
+    /// unpacked copies and any gradients, so that it holds one copy of its weights (inference
+    /// peak memory stays under 1.5x the weight bytes: `bench forward` reports it). Afterwards it can run
     /// `forward(training: false)` only; training, saving or reading the packed weights' values
     /// is a bug that traps.
     public func prepareForInference() {
@@ -106,7 +106,7 @@ public final class TransLocatorModel {
 
     /// Drops packed weights: call after changing parameter values (an optimizer step).
     public func weightsDidChange() {
-        precondition(!isInferenceOnly, "weightsDidChange: this model was prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
+        precondition(!isInferenceOnly, "weightsDidChange: this model was prepared for inference only")
         for linear in linears { linear.unpackWeight() }
     }
 }
@@ -191,7 +191,7 @@ extension TransLocatorModel {
     /// backward, and the copies were the only allocations a step after the first still made.
     public func forwardIntoOwnBuffers(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
         let s = config.imageSize
-        precondition(!(training && isInferenceOnly), "forward(training: true) on a model prepared for inference only")  // invariant: only Predictor and the benchmark prepare models for inference, and they never train them
+        precondition(!(training && isInferenceOnly), "forward(training: true) on a model prepared for inference only")
         guard images.rank == 4, images.shape[1] == 3, images.shape[2] == s, images.shape[3] == s, images.shape[0] > 0 else {
             throw ModelInputError.wrongShape(input: "rgb", shape: images.shape, expected: "[B, 3, \(s), \(s)]")
         }
@@ -269,7 +269,7 @@ extension TransLocatorModel {
         dFeatures.fill(0)                                          // the heads accumulate into it
         for (name, head) in heads {
             guard let dy = logitGradients[name] else { continue }
-            precondition(dy.shape == [b, head.outFeatures], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outFeatures])")  // invariant: configs, weights and partitions are validated when loaded (ModelConfig, import, ModelFile)
+            precondition(dy.shape == [b, head.outFeatures], "backward: \(name) gradient is \(dy.shape), expected \([b, head.outFeatures])")
             head.backward(dy, into: dFeatures)
         }
         let (dClsRGB, dClsSeg) = state.dCLS                         // every element written below

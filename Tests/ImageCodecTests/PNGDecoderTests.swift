@@ -14,7 +14,7 @@ final class PNGDecoderTests: XCTestCase {
     }
 
     /// Every colour type x bit depth, interlaced or not, all filters, palette + tRNS, 16-bit,
-    /// odd sizes and 1x1 against Pillow's convert("RGB") (16-bit gray: the high byte, DESIGN.md).
+    /// odd sizes and 1x1 against Pillow's convert("RGB") (16-bit gray: the high byte, the `decode` contract).
     /// Tolerance: none; PNG decoding is lossless and the conversions are exact.
     func testCorpusMatchesPillowExactly() throws {
         let m = try manifest()
@@ -57,7 +57,7 @@ final class PNGDecoderTests: XCTestCase {
         XCTAssertThrowsError(try PNGDecoder.decodeIndices(try pngFixture("c2_d8_3x5_z1", "png")))
     }
 
-    /// Every prefix of a valid file throws (STYLE.md "Tests"): none decodes to garbage.
+    /// Every prefix of a valid file throws: none decodes to garbage.
     func testEveryTruncationThrows() throws {
         for name in ["truncation_subject", "c6_d16_3x5_i_z1", "c0_d8_13x7_z0"] {
             let data = try pngFixture(name, "png")

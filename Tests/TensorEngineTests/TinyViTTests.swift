@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import TensorEngine
 
-/// A 2-block timm VisionTransformer composed from the engine's modules, as issue 4's ViT will be:
+/// A 2-block timm VisionTransformer composed from the engine's modules, as the model's ViT is:
 /// patch_embed → cls_token + pos_embed → blocks → norm → CLS → head.
 final class TinyViT: Module {
     let patchEmbed: PatchEmbed
@@ -66,7 +66,7 @@ final class TinyViTTests: XCTestCase {
         return try SafeTensors(contentsOf: url)
     }
 
-    /// max |ours - theirs| / max |theirs| over a tensor: "relative" in issue 7's sense for a
+    /// max |ours - theirs| / max |theirs| over a tensor: "relative" in the twin tests' sense for a
     /// whole tensor (per-element relative error is meaningless where a gradient crosses 0).
     func relativeError(_ ours: Tensor, _ theirs: Tensor) -> Double {
         var worst = 0.0, scale = 0.0
@@ -78,7 +78,7 @@ final class TinyViTTests: XCTestCase {
     }
 
     /// The fixture is timm's VisionTransformer in float64 (scripts/engine/make_tiny_vit_fixture.py).
-    /// Ours runs in Float32: 1e-4 relative is issue 7's bar, ~100× Float32 rounding over 2 blocks.
+    /// Ours runs in Float32: 1e-4 relative is our bar against PyTorch, ~100× Float32 rounding over 2 blocks.
     func testTwoBlockViTMatchesPyTorchForwardAndEveryGradient() throws {
         let file = try fixture("tiny_vit")
         let model = TinyViT(imageSize: 32, patch: 8, channels: 32, depth: 2, heads: 4, classes: 10)

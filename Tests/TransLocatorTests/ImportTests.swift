@@ -4,7 +4,7 @@ import TensorEngine
 @testable import TransLocator
 
 /// timm ViTs (scripts/model/make_import_fixtures.py) rebuilt from their safetensors: our
-/// `pre_logits` within 1e-4 absolute of timm's float32 (DESIGN.md's verify-import bound;
+/// `pre_logits` within 1e-4 absolute of timm's float32 (the verify-import bound;
 /// float32 reordering over 2-3 blocks stays near 1e-6).
 final class ImportTests: XCTestCase {
     func testVerifyImportPassesOnEveryFixture() throws {

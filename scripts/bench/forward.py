@@ -4,7 +4,7 @@ Runs `translocator bench forward --json` (ViT-B/16 at 224 px and TransLocator-B/
 and 8), then timm's `vit_base_patch16_224` (random init, eval, no_grad, 2 threads) at the same
 batches, and prints images/s and the ratio ours / PyTorch. TransLocator-B/16 in PyTorch is the
 twin (scripts/model/twin.py) at the paper's sizes. Then, per batch, TransLocator's time per image
-over ViT-B/16's for both (issue 4's target for ours: at most 2.1), and our peak memory over
+over ViT-B/16's for both (our target: at most 2.1), and our peak memory over
 TransLocator's weight bytes (target: at most 1.5).
 
   swift build -c release && python3 scripts/bench/forward.py [--binary .build/release/translocator]

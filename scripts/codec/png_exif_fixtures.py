@@ -2,7 +2,7 @@
 """PNG EXIF-orientation fixtures: PNGs with an eXIf chunk and the pixels Pillow shows for them.
 
 Writes Tests/ImageCodecTests/Fixtures/png-exif/: NAME.png and NAME.rgb, the raw 8-bit RGB of
-`ImageOps.exif_transpose(Image.open(f)).convert("RGB")` (DESIGN.md: `decode` gives exactly
+`ImageOps.exif_transpose(Image.open(f)).convert("RGB")` (the `decode` contract, docs/ARCHITECTURE.md: it gives exactly
 that), with the width and height in manifest.json. Cases: each orientation 2-8 with the eXIf
 chunk before IDAT; one after IDAT (Pillow reads it when the image loads); a payload that keeps
 the "Exif\\0\\0" prefix (some writers add it; Pillow strips it); big- and little-endian TIFF; a

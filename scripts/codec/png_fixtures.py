@@ -12,7 +12,7 @@ IDAT split into several chunks, palette indices past the PLTE's end, tRNS for ev
 allows it. A few files from Pillow's own encoder are added as well.
 
 Expected pixels come from Pillow: `Image.open(f).convert("RGB")`, except 16-bit gray, where
-Pillow clips to 255 and we keep the high byte (DESIGN.md); there the script takes the high byte
+Pillow clips to 255 and we keep the high byte (the `decode` contract); there the script takes the high byte
 of the source samples, and checks that Pillow at least agrees on 8-bit gray.
 
 Run from the repository root: python3 scripts/codec/png_fixtures.py   (seeded; Pillow version

@@ -5,7 +5,7 @@ here (on GPUs, with torchrun/DDP) can be written as a translocator model file an
 Swift engine, and the Swift engine's forward and backward are tested against fixtures this
 module makes (make_twin_fixture.py).
 
-Architecture (paper section 3; DESIGN.md for where the paper is silent):
+Architecture (paper section 3; docs/ARCHITECTURE.md for where the paper is silent):
   - one or two timm ViT branches, `rgb.*` (the photo) and `seg.*` (its ADE20K segmentation map
     rendered with the ADE20K palette and normalized like a photo), named exactly as timm's
     VisionTransformer (`rgb.blocks.3.attn.qkv.weight`), so timm checkpoints load by prefixing;
@@ -77,7 +77,7 @@ class TransLocatorTwin(nn.Module):
                 for _ in range(c["depth"]))
         if self.has_attention:
             self.modality_attention = make_head(dim, c["modality_attention_hidden"], 1)
-            # make_head puts GELU between layers; the scorer uses ReLU (DESIGN.md).
+            # make_head puts GELU between layers; the scorer uses ReLU (docs/ARCHITECTURE.md).
             for i, layer in enumerate(self.modality_attention):
                 if isinstance(layer, nn.GELU):
                     self.modality_attention[i] = nn.ReLU()

@@ -27,7 +27,7 @@ public enum TrainBenchmark {
         /// batch / (fastest step's seconds).
         public let imagesPerSecond: Double
         /// The most `Engine.allocationCount` grew in one step after the first: 0 is the
-        /// "no allocation in a step after the first" guarantee (STYLE.md).
+        /// "no allocation in a step after the first" guarantee.
         public let allocationsPerStepAfterFirst: Int
         /// How many timed steps there were (the allocation figure covers them all).
         public let steps: Int
@@ -40,7 +40,7 @@ public enum TrainBenchmark {
     /// - Throws: `ModelConfigError` for an invalid config.
     public static func run(model name: String, config: ModelConfig, headSizes: HeadSizes, batch: Int,
                            warmupSteps: Int = 1, steps: Int = 3) throws -> Result {
-        precondition(batch >= 1 && warmupSteps >= 1 && steps >= 1, "bench train: batch \(batch), warm-up \(warmupSteps), steps \(steps)")  // invariant: the CLI range-checks its flags
+        precondition(batch >= 1 && warmupSteps >= 1 && steps >= 1, "bench train: batch \(batch), warm-up \(warmupSteps), steps \(steps)")
         let model = try TransLocatorModel(config: config, headSizes: headSizes, seed: 1)
         var training = TrainingConfig()
         training.optimizer = .adamw                                    // train.py: torch AdamW(lr 1e-4, weight_decay 1e-4)
