@@ -34,8 +34,8 @@ let package = Package(
         .executableTarget(name: "CLI", dependencies: ["Training"], swiftSettings: engineFlags),
 
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
-        .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
-        .testTarget(name: "GeoCellsTests", dependencies: ["GeoCells"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec", "TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
+        .testTarget(name: "GeoCellsTests", dependencies: ["GeoCells", "TensorEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransLocatorTests", dependencies: ["TransLocator"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: engineFlags),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: engineFlags),

@@ -31,7 +31,11 @@ struct OptionSpec {
     }
 
     /// The help line as `--help` prints it.
-    var helpLine: String { defaultValue.map { "\(help) (default: \($0))" } ?? help }
+    var helpLine: String {
+        guard let defaultValue else { return help }
+        let sentence = help.hasSuffix(".") ? String(help.dropLast()) : help
+        return "\(sentence) (default: \(defaultValue))."
+    }
 
     var takesValue: Bool { valueName != nil }
 }

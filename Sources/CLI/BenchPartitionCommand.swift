@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import GeoCells
 
 /// `translocator bench partition`: seconds to partition MP-16-sized coordinates.
@@ -98,14 +99,8 @@ struct BenchPartitionCommand: Command {
     /// `base` first as it is, then copies with each coordinate moved by up to 0.01 degrees
     /// (seeded), latitudes clamped and longitudes wrapped into range, rounded to 6 decimals.
     static func replicated(_ base: Coordinates, count: Int, seed: UInt64) -> Coordinates {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
-        func uniform() -> Double {                                   // SplitMix64, in [-1, 1)
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1330_11EB
-            return Double((z ^ (z >> 31)) >> 11) * 0x1p-52 - 1
-        }
+        var generator = SeededGenerator(seed: seed)
+        func uniform() -> Double { 2 * generator.nextUnit() - 1 }   // in [-1, 1)
         var latitudes = [Double](), longitudes = [Double]()
         latitudes.reserveCapacity(count)
         longitudes.reserveCapacity(count)

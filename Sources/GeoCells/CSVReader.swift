@@ -10,6 +10,7 @@ public enum CSVError: Error, CustomStringConvertible, Equatable {
     case missingField(file: String, line: Int, column: String)
     case badValue(file: String, line: Int, column: String, value: String, expected: String)
 
+    /// A one-line message: `file:line: problem`, quoting the offending value.
     public var description: String {
         switch self {
         case let .unreadable(file, reason): "\(file): cannot read (\(reason))"
@@ -24,18 +25,18 @@ public enum CSVError: Error, CustomStringConvertible, Equatable {
 }
 
 /// One record of a CSV file, valid only inside the `CSVReader.forEachRecord` call that gives it.
-public struct CSVRecord {
+package struct CSVRecord {
     /// 1-based line on which the record starts.
-    public let line: Int
+    package let line: Int
     /// Byte range of the whole record in the file, without its line end.
     fileprivate let range: Range<Int>
     fileprivate let bytes: UnsafeBufferPointer<UInt8>
     fileprivate let fields: UnsafeBufferPointer<CSVReader.FieldRange>
 
-    public var count: Int { fields.count }
+    package var count: Int { fields.count }
 
     /// Field `index` unquoted (`""` inside quotes is one `"`).
-    public subscript(index: Int) -> String {
+    package subscript(index: Int) -> String {
         let field = fields[index]
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[field.start..<field.end]), as: UTF8.self)
         return field.hasEscapedQuotes ? text.replacingOccurrences(of: "\"\"", with: "\"") : text
@@ -43,7 +44,7 @@ public struct CSVRecord {
 
     /// Field `index` as a number (surrounding spaces allowed), or nil if it is not one.
     /// NaN and infinities parse (as "nan", "inf"); range checks are the caller's.
-    public func double(at index: Int) -> Double? {
+    package func double(at index: Int) -> Double? {
         let field = fields[index]
         var start = field.start, end = field.end
         while start < end && bytes[start] == UInt8(ascii: " ") { start += 1 }
@@ -63,20 +64,20 @@ public struct CSVRecord {
     }
 
     /// The record as it stands in the file (quotes kept), without its line end.
-    public var text: String {
+    package var text: String {
         String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     /// All fields, unquoted.
-    public var strings: [String] { (0..<count).map { self[$0] } }
+    package var strings: [String] { (0..<count).map { self[$0] } }
 }
 
 /// Reads a comma-separated file record by record (RFC 4180: quoted fields may hold commas,
 /// newlines and `""`; CRLF or LF line ends; a UTF-8 byte-order mark is skipped; blank lines are
 /// ignored). Streaming, so a 4.7M-row manifest costs its bytes and one record of field ranges.
-public struct CSVReader {
+package struct CSVReader {
     /// The name used in errors (the path as the user gave it).
-    public let file: String
+    package let file: String
     let bytes: [UInt8]
 
     struct FieldRange {
@@ -85,7 +86,7 @@ public struct CSVReader {
         var hasEscapedQuotes: Bool
     }
 
-    public init(contentsOf url: URL, name: String? = nil) throws {
+    package init(contentsOf url: URL, name: String? = nil) throws {
         let file = name ?? url.path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
@@ -99,18 +100,18 @@ public struct CSVReader {
         }
     }
 
-    public init(bytes: [UInt8], file: String) {
+    init(bytes: [UInt8], file: String) {
         self.bytes = bytes
         self.file = file
     }
 
-    public init(text: String, file: String) {
+    init(text: String, file: String) {
         self.init(bytes: Array(text.utf8), file: file)
     }
 
     /// Calls `body` with each record in order, the header included.
     /// - Throws: `CSVError.unterminatedQuote`, or whatever `body` throws.
-    public func forEachRecord(_ body: (CSVRecord) throws -> Void) throws {
+    package func forEachRecord(_ body: (CSVRecord) throws -> Void) throws {
         try bytes.withUnsafeBufferPointer { buffer in
             let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"),
                 carriageReturn = UInt8(ascii: "\r")

@@ -2,17 +2,22 @@ import Foundation
 
 /// Latitudes and longitudes in degrees, as two parallel arrays (the partitioner streams them).
 public struct Coordinates: Sendable, Equatable {
+    /// Latitudes in degrees, one per point.
     public var latitudes: [Double]
+    /// Longitudes in degrees, one per point (same order as `latitudes`).
     public var longitudes: [Double]
 
+    /// Points from two parallel arrays of degrees, which must be the same length.
     public init(latitudes: [Double] = [], longitudes: [Double] = []) {
         precondition(latitudes.count == longitudes.count, "\(latitudes.count) latitudes, \(longitudes.count) longitudes")
         self.latitudes = latitudes
         self.longitudes = longitudes
     }
 
+    /// Number of points.
     public var count: Int { latitudes.count }
 
+    /// Adds one point (degrees).
     public mutating func append(latitude: Double, longitude: Double) {
         latitudes.append(latitude)
         longitudes.append(longitude)
@@ -22,17 +27,17 @@ public struct Coordinates: Sendable, Equatable {
 /// Where the latitude and longitude are in a CSV file's records, and the checks on them: a
 /// header naming both (`lat,lon`, `LAT,LON`, `latitude`, `lng`, ..., any case, any position
 /// among other columns such as `image`).
-public struct CoordinateColumns: Sendable {
+package struct CoordinateColumns: Sendable {
     /// Column names accepted for latitude and longitude, compared case-insensitively.
-    public static let latitudeNames: Set<String> = ["lat", "latitude"]
-    public static let longitudeNames: Set<String> = ["lon", "lng", "longitude"]
+    static let latitudeNames: Set<String> = ["lat", "latitude"]
+    static let longitudeNames: Set<String> = ["lon", "lng", "longitude"]
 
-    public let file: String
-    public let latitude: Int
-    public let longitude: Int
+    let file: String
+    let latitude: Int
+    let longitude: Int
 
     /// - Throws: `CSVError.missingColumn` naming the missing column and the file.
-    public init(header: CSVRecord, file: String) throws {
+    package init(header: CSVRecord, file: String) throws {
         var latitude = -1, longitude = -1
         for (index, name) in header.strings.enumerated() {
             let key = name.trimmingCharacters(in: .whitespaces).lowercased()
@@ -48,7 +53,7 @@ public struct CoordinateColumns: Sendable {
 
     /// The record's coordinate: latitude in [-90, 90], longitude in [-180, 180], both finite.
     /// - Throws: `CSVError.badValue` naming file, line, column and value (empty if missing).
-    public func coordinate(_ record: CSVRecord) throws -> GeoCoordinate {
+    package func coordinate(_ record: CSVRecord) throws -> GeoCoordinate {
         GeoCoordinate(latitude: try degrees(record, latitude, "lat", limit: 90),
                       longitude: try degrees(record, longitude, "lon", limit: 180))
     }
@@ -67,6 +72,7 @@ public struct CoordinateColumns: Sendable {
 
 /// The coordinates of a CSV file with a header (see `CoordinateColumns`), checked row by row.
 public struct CoordinateFile {
+    /// The rows' coordinates in file order (degrees), without the skipped rows.
     public let coordinates: Coordinates
     /// Rows dropped because their coordinates were missing or invalid (only with `skipInvalid`).
     public let skippedRows: Int
@@ -76,7 +82,7 @@ public struct CoordinateFile {
     /// Reads and checks every row.
     /// - Parameter skipInvalid: drop bad rows (counted in `skippedRows`) instead of throwing.
     /// - Throws: `CSVError` naming the file, line, column and value; `.empty` if no rows remain.
-    public init(reading reader: CSVReader, skipInvalid: Bool = false) throws {
+    init(reading reader: CSVReader, skipInvalid: Bool = false) throws {
         var columns: CoordinateColumns?
         var coordinates = Coordinates()
         var skipped = 0
@@ -101,6 +107,7 @@ public struct CoordinateFile {
     }
 
     /// Reads `url`; errors name it as `name` (default: its path).
+    /// - Throws: `CSVError` naming the file, line, column and value; `.empty` if no rows remain.
     public init(contentsOf url: URL, name: String? = nil, skipInvalid: Bool = false) throws {
         try self.init(reading: CSVReader(contentsOf: url, name: name), skipInvalid: skipInvalid)
     }

@@ -4,10 +4,14 @@ import Foundation
 /// 5000 / 2000 / 1000 over one tau_min), and their folder: `coarse.csv`, `middle.csv`,
 /// `fine.csv` as `translocator partition` writes them.
 public struct GeoPartitions: Equatable, Sendable {
+    /// The coarsest partition (`coarse.csv`; GeoEstimation's tau_max 5000).
     public var coarse: Partition
+    /// The middle partition (`middle.csv`; tau_max 2000).
     public var middle: Partition
+    /// The finest partition (`fine.csv`; tau_max 1000).
     public var fine: Partition
 
+    /// The three partitions, coarse to fine.
     public init(coarse: Partition, middle: Partition, fine: Partition) {
         self.coarse = coarse; self.middle = middle; self.fine = fine
     }

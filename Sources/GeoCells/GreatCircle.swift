@@ -1,7 +1,7 @@
 import Foundation
 
 /// The mean Earth radius GeoEstimation and TransLocator score with (km).
-public let earthRadiusKm = 6371.0
+let earthRadiusKm = 6371.0
 
 /// Great-circle distance in km between two points in degrees: the haversine formula on a sphere
 /// of radius 6371 km, as GeoEstimation's `vectorized_gc_distance` computes it.
@@ -20,15 +20,18 @@ public struct AccuracyTable: Equatable, Sendable {
     /// Thresholds in km, in table order.
     public static let thresholdsKm: [Double] = [1, 25, 200, 750, 2500]
 
+    /// Number of predictions scored.
     public let count: Int
     /// Percent of predictions within each threshold, in `thresholdsKm` order.
     public let percentWithin: [Double]
+    /// Mean great-circle error (km).
     public let meanKm: Double
     /// Middle error; the mean of the two middle ones for an even count (as numpy's median).
     public let medianKm: Double
     /// Whether a distance equal to a threshold counts (GeoEstimation's `<=`) or not (the paper's `<`).
     public let inclusive: Bool
 
+    /// The table of a set of prediction errors.
     /// - Parameters:
     ///   - distancesKm: one great-circle error per prediction (km); must not be empty.
     ///   - inclusive: count d <= threshold rather than d < threshold.

@@ -8,7 +8,7 @@ let coordinateChunk = 1 << 15
 
 /// The leaf cell id of every coordinate, in input order.
 /// - Complexity: O(n), parallel over the cores (each worker writes its own slice of the result).
-public func leafCellIDs(_ coordinates: Coordinates) -> [UInt64] {
+package func leafCellIDs(_ coordinates: Coordinates) -> [UInt64] {
     let count = coordinates.count
     var ids = [UInt64](repeating: 0, count: count)
     let table = S2HilbertTables.shared.position
@@ -40,21 +40,21 @@ public func leafCellIDs(_ coordinates: Coordinates) -> [UInt64] {
 
 /// Leaf cells of a set of coordinates in ascending id order, with the input index of each:
 /// what every resolution of a partition is cut from (the parents of sorted ids are sorted).
-public struct SortedLeafCells: Sendable {
+package struct SortedLeafCells: Sendable {
     /// Leaf ids, ascending (ties keep input order).
-    public let ids: [UInt64]
+    let ids: [UInt64]
     /// `order[k]`: the input index of `ids[k]`.
-    public let order: [UInt32]
+    let order: [UInt32]
 
     /// - Complexity: O(n) (leaf ids in parallel, then a radix sort).
-    public init(_ coordinates: Coordinates) {
+    init(_ coordinates: Coordinates) {
         self.init(leafIDs: leafCellIDs(coordinates))
     }
 
-    public init(leafIDs: [UInt64]) {
+    package init(leafIDs: [UInt64]) {
         precondition(leafIDs.count < Int(UInt32.max), "\(leafIDs.count) points: more than 2^32 - 1")
         (ids, order) = parallelRadixSort(leafIDs)
     }
 
-    public var count: Int { ids.count }
+    var count: Int { ids.count }
 }

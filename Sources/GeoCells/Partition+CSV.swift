@@ -6,11 +6,11 @@ import Foundation
 // column `imgs_per_cell`; both forms are read.
 
 extension Partition {
-    public static let csvHeader = "class_label,hex_id,imgs_per_class,latitude_mean,longitude_mean"
+    static let csvHeader = "class_label,hex_id,imgs_per_class,latitude_mean,longitude_mean"
 
     /// The file's text, rows in class-label order. Means print with Swift's shortest
     /// round-tripping form, so reading the file back gives the same doubles.
-    public var csvText: String {
+    var csvText: String {
         var text = Self.csvHeader + "\n"
         text.reserveCapacity(cells.count * 48)
         for cell in cells {
@@ -26,7 +26,7 @@ extension Partition {
         try self.init(reading: CSVReader(contentsOf: url, name: name))
     }
 
-    public init(reading reader: CSVReader) throws {
+    init(reading reader: CSVReader) throws {
         let file = reader.file
         var columns: [String: Int] = [:]
         var cells: [PartitionCell] = []
@@ -77,6 +77,7 @@ extension Partition {
     }
 
     /// Writes `csvText` to `url` atomically (a temporary file beside it, then a rename).
+    /// - Throws: `PartitionError.cannotWrite` naming the file.
     public func write(to url: URL) throws {
         try Self.write([(self, url)])
     }
@@ -84,7 +85,7 @@ extension Partition {
     /// Writes several partition files all or nothing as far as the file system allows: every
     /// file is first written in full to a temporary beside its target; only then are they renamed.
     /// - Throws: the underlying file error; temporaries are removed and no target is touched.
-    public static func write(_ files: [(Partition, URL)]) throws {
+    package static func write(_ files: [(Partition, URL)]) throws {
         var temporaries: [URL] = []
         var renamed = 0
         defer { for temporary in temporaries[renamed...] { try? FileManager.default.removeItem(at: temporary) } }

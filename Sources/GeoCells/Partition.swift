@@ -5,12 +5,18 @@ import Parallel
 /// One class of a partition: an S2 cell, how many training images it holds, and the mean of
 /// their coordinates (what a prediction of this class answers).
 public struct PartitionCell: Equatable, Sendable {
+    /// The class this cell is (0..<N within its partition).
     public var classLabel: Int
+    /// The S2 cell (any level).
     public var cell: S2CellID
+    /// Training images inside the cell when the partition was built.
     public var imageCount: Int
+    /// Mean latitude of those images (degrees).
     public var latitudeMean: Double
+    /// Mean longitude of those images (degrees).
     public var longitudeMean: Double
 
+    /// A class from its label, cell, image count and mean coordinate (degrees).
     public init(classLabel: Int, cell: S2CellID, imageCount: Int, latitudeMean: Double, longitudeMean: Double) {
         self.classLabel = classLabel
         self.cell = cell
@@ -19,6 +25,7 @@ public struct PartitionCell: Equatable, Sendable {
         self.longitudeMean = longitudeMean
     }
 
+    /// The images' mean coordinate: the location a prediction of this class answers.
     public var mean: GeoCoordinate { GeoCoordinate(latitude: latitudeMean, longitude: longitudeMean) }
 }
 
@@ -29,6 +36,7 @@ public enum PartitionError: Error, CustomStringConvertible, Equatable {
     case invalidParameters(String)
     case cannotWrite(file: String, reason: String)
 
+    /// A one-line message naming the problem (labels, overlapping cells or file).
     public var description: String {
         switch self {
         case let .badLabels(detail): "partition class labels must be 0..<N, each once: \(detail)"
@@ -46,6 +54,7 @@ public struct Partition: Equatable, Sendable {
     /// Class labels in ascending cell-id order, for the containment search.
     private let labelsByID: [Int]
 
+    /// A partition of `cells`, checked.
     /// - Throws: `PartitionError` unless labels are exactly 0..<N and the cells are valid and disjoint.
     public init(cells: [PartitionCell]) throws {
         var byLabel = [PartitionCell?](repeating: nil, count: cells.count)
@@ -72,6 +81,7 @@ public struct Partition: Equatable, Sendable {
         labelsByID = Array(cells.indices)
     }
 
+    /// Number of classes.
     public var count: Int { cells.count }
 
     /// The class whose cell contains `leaf`, searching levels 2 through 30 as GeoEstimation's
@@ -113,7 +123,7 @@ extension Partition {
     ///   - coordinates: the same coordinates, in input order (degrees).
     ///   - minImages: tau_min (50 in the paper); maxImages: tau_max (5000, 2000 or 1000).
     /// - Complexity: O(cells log n) to cut the sorted leaves, O(n) for the means.
-    public init(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: Int,
+    init(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: Int,
                 minLevel: Int = 2, maxLevel: Int = S2CellID.maxLevel) {
         self = Self.build(leaves: leaves, coordinates: coordinates, minImages: minImages, maxImages: [maxImages],
                           minLevel: minLevel, maxLevel: maxLevel)[0]
@@ -122,7 +132,7 @@ extension Partition {
     /// The partitions for several tau_max at once (coarse to fine), cut from the same sorted
     /// leaves; the means of all of them take one scatter of labels to input order, then one
     /// pass each over the coordinates (the passes run in parallel).
-    public static func build(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: [Int],
+    package static func build(leaves: SortedLeafCells, coordinates: Coordinates, minImages: Int, maxImages: [Int],
                              minLevel: Int = 2, maxLevel: Int = S2CellID.maxLevel) -> [Partition] {
         precondition(leaves.count == coordinates.count, "\(leaves.count) leaves for \(coordinates.count) coordinates")
         precondition(minImages >= 0 && maxImages.allSatisfy { $0 > minImages } && (0...30).contains(minLevel)
@@ -293,7 +303,7 @@ extension Partition {
     }
 
     /// The rules `build` and `translocator partition` apply to tau_min and the tau_max list.
-    public static func checkParameters(minImages: Int, maxImages: [Int]) throws {
+    package static func checkParameters(minImages: Int, maxImages: [Int]) throws {
         guard !maxImages.isEmpty else { throw PartitionError.invalidParameters("--max needs at least one value") }
         guard minImages >= 0 else { throw PartitionError.invalidParameters("--min is \(minImages), expected >= 0") }
         for (coarser, finer) in zip(maxImages, maxImages.dropFirst()) where finer >= coarser {

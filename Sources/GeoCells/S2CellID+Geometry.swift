@@ -35,7 +35,9 @@ extension S2CellID {
 
 /// A malformed S2 token: not 1 to 16 hexadecimal digits, or not naming a valid cell.
 public struct S2TokenError: Error, CustomStringConvertible, Equatable {
+    /// The text that was rejected.
     public let token: String
+    /// A one-line message quoting the token.
     public var description: String { "'\(token)' is not an S2 cell token (1-16 hex digits naming a valid cell)" }
 }
 

@@ -2,14 +2,18 @@ import Foundation
 
 /// A latitude/longitude pair in degrees.
 public struct GeoCoordinate: Hashable, Sendable, CustomStringConvertible {
+    /// Degrees, north positive, in [-90, 90].
     public var latitude: Double
+    /// Degrees, east positive, normally in [-180, 180].
     public var longitude: Double
 
+    /// A point at `latitude`, `longitude` (degrees); not checked.
     public init(latitude: Double, longitude: Double) {
         self.latitude = latitude
         self.longitude = longitude
     }
 
+    /// `latitude,longitude` in degrees.
     public var description: String { "\(latitude),\(longitude)" }
 }
 
@@ -20,6 +24,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// The 64-bit cell id.
     public let id: UInt64
 
+    /// The deepest level: leaf cells, about 1 cm across.
     public static let maxLevel = 30
 
     /// Wraps a raw id; check `isValid` before using one that came from outside.
@@ -66,7 +71,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public var face: Int { Int(id >> S2.positionBits) }
 
     /// The lowest set bit: marks the level.
-    public var lowestOnBit: UInt64 { id & (0 &- id) }
+    var lowestOnBit: UInt64 { id & (0 &- id) }
 
     @inline(__always)
     static func lowestOnBit(level: Int) -> UInt64 { 1 << UInt64(2 * (maxLevel - level)) }
@@ -80,6 +85,7 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
         return Self.maxLevel - id.trailingZeroBitCount >> 1
     }
 
+    /// Whether this is a leaf cell (level 30).
     public var isLeaf: Bool { id & 1 != 0 }
 
     /// The ancestor at `level` (`level` <= `self.level`); the cell itself at its own level.
@@ -113,8 +119,10 @@ public struct S2CellID: Hashable, Comparable, Sendable, CustomStringConvertible 
         other.id >= rangeMin.id && other.id <= rangeMax.id
     }
 
+    /// Orders cells by id: along the Hilbert curve, a parent's descendants between its `rangeMin` and `rangeMax`.
     public static func < (lhs: S2CellID, rhs: S2CellID) -> Bool { lhs.id < rhs.id }
 
+    /// The cell's token (`token`), as S2 prints it.
     public var description: String { token }
 
     // MARK: - Face, i, j

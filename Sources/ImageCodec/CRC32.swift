@@ -20,7 +20,7 @@ let crc32Tables: [UInt32] = {
 
 /// CRC-32 of `count` bytes at `bytes`, continuing from `crc` (0 to start): zlib's `crc32`.
 /// Public for other checksummed files (training checkpoints); slice-by-8, about 2 GB/s.
-public func crc32(_ bytes: UnsafePointer<UInt8>, count: Int, continuing crc: UInt32 = 0) -> UInt32 {
+package func crc32(_ bytes: UnsafePointer<UInt8>, count: Int, continuing crc: UInt32 = 0) -> UInt32 {
     crc32Tables.withUnsafeBufferPointer { table in
         let t = table.baseAddress!
         var c = ~crc

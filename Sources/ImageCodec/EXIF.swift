@@ -10,11 +10,13 @@ public struct EXIFMetadata: Sendable, Equatable {
     /// tags 1-4. `nil` when absent, incomplete or out of range.
     public var gpsCoordinate: (latitude: Double, longitude: Double)?
 
+    /// Metadata with the given orientation (TIFF 1...8) and GPS position (degrees); both default to absent.
     public init(orientation: Int? = nil, gpsCoordinate: (latitude: Double, longitude: Double)? = nil) {
         self.orientation = orientation
         self.gpsCoordinate = gpsCoordinate
     }
 
+    /// Equal when orientation, latitude and longitude are all equal (tuples are not `Equatable`).
     public static func == (a: EXIFMetadata, b: EXIFMetadata) -> Bool {
         a.orientation == b.orientation && a.gpsCoordinate?.latitude == b.gpsCoordinate?.latitude
             && a.gpsCoordinate?.longitude == b.gpsCoordinate?.longitude

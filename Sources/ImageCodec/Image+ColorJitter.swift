@@ -7,12 +7,16 @@ import Foundation
 public struct ColorJitterParameters: Sendable, Equatable {
     /// A permutation of 0...3: 0 brightness, 1 contrast, 2 saturation, 3 hue (`torch.randperm(4)`).
     public var order: [Int]
+    /// Brightness factor (1 = unchanged; torchvision draws it from [1 - b, 1 + b]).
     public var brightness: Double?
+    /// Contrast factor (1 = unchanged).
     public var contrast: Double?
+    /// Saturation factor (1 = unchanged, 0 = gray).
     public var saturation: Double?
     /// Hue shift in [-0.5, 0.5] of a full turn.
     public var hue: Double?
 
+    /// One jitter draw: `order` a permutation of 0...3 (checked), nil factors skipped.
     public init(order: [Int] = [0, 1, 2, 3], brightness: Double? = nil, contrast: Double? = nil,
                 saturation: Double? = nil, hue: Double? = nil) {
         precondition(order.sorted() == [0, 1, 2, 3], "order must be a permutation of 0...3, got \(order)")

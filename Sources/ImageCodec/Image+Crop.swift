@@ -79,6 +79,8 @@ extension CroppableRaster {
 }
 
 extension Image: CroppableRaster {
+    /// Pillow's `crop((left, top, left + width, top + height))`: the region `cropWidth x cropHeight`
+    /// pixels at (`left`, `top`); pixels outside the source are black. The offsets may be negative.
     public func cropped(left: Int, top: Int, width cropWidth: Int, height cropHeight: Int) -> Image {
         precondition(cropWidth >= 0 && cropHeight >= 0, "crop \(cropWidth)x\(cropHeight)")
         return Image(width: cropWidth, height: cropHeight,
@@ -86,6 +88,7 @@ extension Image: CroppableRaster {
                                         left: left, top: top, cropWidth: cropWidth, cropHeight: cropHeight))
     }
 
+    /// The mirror image (torchvision `hflip`, Pillow `FLIP_LEFT_RIGHT`).
     public func flippedHorizontally() -> Image {
         Image(width: width, height: height, pixels: flipPixels(pixels, width: width, height: height, channels: 3))
     }

@@ -3,9 +3,12 @@
 /// Per-channel mean and standard deviation of the ImageNet training set (torchvision's
 /// `Normalize` values in TransLocator's pipeline, TransLocator/InputPipeline.swift).
 public struct ChannelStatistics: Sendable, Equatable {
+    /// Per-channel mean (R, G, B) of pixel values scaled to [0, 1].
     public var mean: (Float, Float, Float)
+    /// Per-channel standard deviation (R, G, B) of pixel values scaled to [0, 1].
     public var std: (Float, Float, Float)
 
+    /// Statistics with the given per-channel `mean` and `std` (values in [0, 1] units).
     public init(mean: (Float, Float, Float), std: (Float, Float, Float)) {
         self.mean = mean
         self.std = std
@@ -14,6 +17,7 @@ public struct ChannelStatistics: Sendable, Equatable {
     /// ImageNet: mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
     public static let imageNet = ChannelStatistics(mean: (0.485, 0.456, 0.406), std: (0.229, 0.224, 0.225))
 
+    /// Equal when every mean and standard deviation is equal (tuples are not `Equatable`).
     public static func == (a: ChannelStatistics, b: ChannelStatistics) -> Bool {
         a.mean == b.mean && a.std == b.std
     }
@@ -31,7 +35,7 @@ extension Image {
 
     /// Writes the `normalizedCHW` values to `destination` (3·width·height floats), e.g. one
     /// sample's slot in a batch tensor.
-    public func writeNormalizedCHW(into destination: UnsafeMutablePointer<Float>, _ statistics: ChannelStatistics = .imageNet) {
+    package func writeNormalizedCHW(into destination: UnsafeMutablePointer<Float>, _ statistics: ChannelStatistics = .imageNet) {
         // Each output depends on one byte and the channel: three 256-entry tables.
         let means = [statistics.mean.0, statistics.mean.1, statistics.mean.2]
         let stds = [statistics.std.0, statistics.std.1, statistics.std.2]

@@ -24,7 +24,7 @@ public enum ResizeFilter: Sendable {
 
 /// Output size of torchvision's `Resize(shortSide)`: the short side becomes `shortSide`, the long
 /// one `int(shortSide * long / short)` (truncated, as `_compute_resized_output_size`).
-public func resizedSize(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {
+func resizedSize(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {
     let short = min(width, height), long = max(width, height)
     let newLong = Int(Double(shortSide * long) / Double(short))
     return width <= height ? (shortSide, newLong) : (newLong, shortSide)
@@ -258,7 +258,7 @@ func resampleNearest(_ pixels: [UInt8], width: Int, height: Int, channels: Int, 
 
 extension Image {
     /// Pillow's `resize((width, height), NEAREST)`.
-    public func resizedNearest(width newWidth: Int, height newHeight: Int) -> Image {
+    func resizedNearest(width newWidth: Int, height newHeight: Int) -> Image {
         precondition(newWidth >= 1 && newHeight >= 1, "resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
         return Image(width: newWidth, height: newHeight,

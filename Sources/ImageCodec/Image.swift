@@ -4,7 +4,9 @@ import Foundation
 /// applied. This is what every decoder returns and what preprocessing consumes
 /// (`Image(decoding:)` / `Image(contentsOf:)`).
 public struct Image: Equatable, Sendable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
     /// `width * height * 3` bytes.
     public var pixels: [UInt8]
@@ -27,15 +29,16 @@ public struct Image: Equatable, Sendable {
         self.init(width: width, height: height, pixels: pixels)
     }
 
+    /// Bytes in one row of `pixels` (`width * 3`).
     public var bytesPerRow: Int { width * 3 }
 }
 
 /// The container formats the codec reads, told apart by their first bytes.
-public enum ImageFormat: Sendable {
+package enum ImageFormat: Sendable {
     case jpeg, png
 
     /// Sniffs the signature: JPEG's SOI marker FF D8, PNG's 8-byte signature.
-    public init?(sniffing data: Data) {
+    package init?(sniffing data: Data) {
         if data.count >= 2 && data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xD8 {
             self = .jpeg
         } else if data.count >= 8 && data.prefix(8).elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {

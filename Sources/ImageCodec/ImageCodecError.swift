@@ -20,16 +20,17 @@ public enum ImageCodecError: Error, Equatable, Sendable, CustomStringConvertible
     indirect case inFile(path: String, underlying: ImageCodecError)
 
     /// The error without a file name attached.
-    public var withoutFile: ImageCodecError {
+    var withoutFile: ImageCodecError {
         if case let .inFile(_, underlying) = self { return underlying.withoutFile }
         return self
     }
 
     /// This error, attached to `path` (a file name replaces any earlier one).
-    public func attaching(path: String) -> ImageCodecError {
+    package func attaching(path: String) -> ImageCodecError {
         .inFile(path: path, underlying: withoutFile)
     }
 
+    /// A one-line message naming the file (if attached), the byte offset and the problem.
     public var description: String {
         switch self {
         case let .truncated(offset, expected):
@@ -57,16 +58,19 @@ public struct DecodingLimits: Sendable, Equatable {
     /// that, refuses; we refuse at the limit itself.
     public var maxPixels: Int
 
+    /// Pillow's `Image.MAX_IMAGE_PIXELS` default: 89,478,485 pixels.
     public static let pillowDefaultMaxPixels = 89_478_485
 
+    /// Limits refusing images of more than `maxPixels` pixels (default: Pillow's limit).
     public init(maxPixels: Int = DecodingLimits.pillowDefaultMaxPixels) {
         self.maxPixels = maxPixels
     }
 
+    /// Pillow's limit, `pillowDefaultMaxPixels`.
     public static let `default` = DecodingLimits()
 
     /// Throws `.tooLarge` unless `width x height` is within the limit (overflow counts as over).
-    public func check(width: Int, height: Int) throws(ImageCodecError) {
+    func check(width: Int, height: Int) throws(ImageCodecError) {
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         if overflow || pixels > maxPixels { throw .tooLarge(width: width, height: height, limit: maxPixels) }
     }

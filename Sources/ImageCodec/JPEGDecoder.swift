@@ -22,6 +22,7 @@ public enum JPEGDecoder {
         /// Decompression-bomb guard, checked against the full-size frame before allocating.
         public var limits: DecodingLimits
 
+        /// Options decoding at 1/`scale` size (1, 2, 4 or 8) under `limits`.
         public init(scale: Int = 1, limits: DecodingLimits = .default) {
             self.scale = scale
             self.limits = limits

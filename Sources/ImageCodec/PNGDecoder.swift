@@ -3,11 +3,11 @@ import Foundation
 // MARK: - PNG decoding (PNG spec, W3C 2nd/3rd edition; ISO/IEC 15948)
 
 /// The PNG colour types (PNG spec table 11.1).
-public enum PNGColorType: UInt8, Sendable {
+package enum PNGColorType: UInt8, Sendable {
     case gray = 0, rgb = 2, palette = 3, grayAlpha = 4, rgba = 6
 
     /// Samples per pixel.
-    public var channels: Int {
+    var channels: Int {
         switch self {
         case .gray, .palette: 1
         case .grayAlpha: 2
@@ -18,14 +18,14 @@ public enum PNGColorType: UInt8, Sendable {
 }
 
 /// The facts of an IHDR chunk.
-public struct PNGHeader: Sendable, Equatable {
-    public var width: Int
-    public var height: Int
+struct PNGHeader: Sendable, Equatable {
+    var width: Int
+    var height: Int
     /// Bits per sample (per palette index for `.palette`): 1, 2, 4, 8 or 16.
-    public var bitDepth: Int
-    public var colorType: PNGColorType
+    var bitDepth: Int
+    var colorType: PNGColorType
     /// Adam7 interlacing.
-    public var interlaced: Bool
+    var interlaced: Bool
 }
 
 /// Decodes PNG files. Output follows Pillow's `Image.open(f).convert("RGB")` except for 16-bit
@@ -45,6 +45,7 @@ public enum PNGDecoder {
     /// Decodes a PNG file to 8-bit RGB as stored, with the EXIF block of its eXIf chunk (PNG
     /// 1.2 extension; before or after IDAT, as Pillow reads it). `Image(decoding:)` applies
     /// the orientation.
+    /// - Throws: `ImageCodecError` with the byte offset of the problem.
     public static func decodeWithMetadata(_ data: Data, limits: DecodingLimits = .default) throws
         -> (image: Image, metadata: EXIFMetadata?) {
         let raw = try decodeRaw(data, limits: limits)
@@ -63,7 +64,7 @@ public enum PNGDecoder {
     /// (a 4-bit gray value 3 stays 3). For segmentation maps stored as class indices.
     /// - Throws: `ImageCodecError.unsupported` for other colour types and 16-bit samples, and
     ///   whatever `decode` throws.
-    public static func decodeIndices(_ data: Data, limits: DecodingLimits = .default) throws -> (width: Int, height: Int, indices: [UInt8]) {
+    static func decodeIndices(_ data: Data, limits: DecodingLimits = .default) throws -> (width: Int, height: Int, indices: [UInt8]) {
         let raw = try decodeRaw(data, limits: limits)
         let header = raw.header
         guard header.colorType == .gray || header.colorType == .palette, header.bitDepth <= 8 else {
@@ -89,7 +90,7 @@ public enum PNGDecoder {
     }
 
     /// Reads only the header (IHDR), checking the signature and the chunk's CRC.
-    public static func header(of data: Data) throws -> PNGHeader {
+    static func header(of data: Data) throws -> PNGHeader {
         try data.withUnsafeBytes { buffer in
             let bytes = buffer.bindMemory(to: UInt8.self)
             guard bytes.count >= 8 else { throw ImageCodecError.truncated(offset: bytes.count, expected: "8-byte PNG signature") }

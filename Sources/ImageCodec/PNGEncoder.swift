@@ -13,7 +13,7 @@ public enum PNGEncoder {
     /// - Parameter colorType: `.gray` (1 byte a pixel), `.rgb` (3) or `.rgba` (4).
     /// - Precondition: `pixels.count == width * height * colorType.channels`, and `width`,
     ///   `height` in 1...2^31-1 (our caller's invariants, not outside data).
-    public static func encode(pixels: [UInt8], width: Int, height: Int, colorType: PNGColorType) -> Data {
+    package static func encode(pixels: [UInt8], width: Int, height: Int, colorType: PNGColorType) -> Data {
         precondition([.gray, .rgb, .rgba].contains(colorType), "PNGEncoder writes gray, RGB or RGBA, not \(colorType)")
         precondition(width > 0 && height > 0 && width <= 0x7FFF_FFFF && height <= 0x7FFF_FFFF, "PNG size \(width)x\(height)")
         let channels = colorType.channels

@@ -7,11 +7,14 @@ import Foundation
 /// its map can share one random draw; resampling is always nearest-neighbour, which never
 /// invents a class.
 public struct SegmentationMap: Equatable, Sendable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
     /// `width * height` class indices.
     public var classes: [UInt8]
 
+    /// Wraps `classes` (`width * height` class indices, row-major); indices are not checked.
     public init(width: Int, height: Int, classes: [UInt8]) {
         precondition(width >= 0 && height >= 0 && classes.count == width * height,
                      "SegmentationMap \(width)x\(height) needs \(width * height) indices, got \(classes.count)")
@@ -131,6 +134,7 @@ extension SegmentationMap: CroppableRaster {
         cropped(left: left, top: top, width: cropWidth, height: cropHeight, fill: 0)
     }
 
+    /// The mirror image, as `Image.flippedHorizontally()` flips the photo.
     public func flippedHorizontally() -> SegmentationMap {
         SegmentationMap(width: width, height: height, classes: flipPixels(classes, width: width, height: height, channels: 1))
     }
@@ -142,6 +146,7 @@ public enum SegmentationMapError: Error, CustomStringConvertible, Equatable, Sen
     case classOutOfRange(file: String, x: Int, y: Int, value: Int)
     case colorNotInPalette(file: String, x: Int, y: Int, red: UInt8, green: UInt8, blue: UInt8)
 
+    /// A one-line message naming the file, the pixel and the offending value.
     public var description: String {
         switch self {
         case let .unreadable(file, reason): "\(file): cannot read: \(reason)"

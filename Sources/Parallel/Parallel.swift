@@ -9,22 +9,23 @@ import Foundation
 /// before any parallel work runs; results never depend on it (every output element is reduced
 /// in the same order whatever the split).
 public enum Parallelism {
+    /// Workers a parallel loop uses (default: `ProcessInfo.activeProcessorCount`); 1 runs serially.
     nonisolated(unsafe) public static var threadCount = ProcessInfo.processInfo.activeProcessorCount
 }
 
 /// A pointer shared with parallel workers. Sound only while they read it or write disjoint
 /// ranges of it; each use says which.
-public struct SharedPointer<Element>: @unchecked Sendable {
-    public let base: UnsafeMutablePointer<Element>
-    public init(base: UnsafeMutablePointer<Element>) { self.base = base }
-    public init(_ base: UnsafeMutablePointer<Element>) { self.base = base }
-    public init(_ base: UnsafePointer<Element>) { self.base = UnsafeMutablePointer(mutating: base) }
+package struct SharedPointer<Element>: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Element>
+    package init(base: UnsafeMutablePointer<Element>) { self.base = base }
+    package init(_ base: UnsafeMutablePointer<Element>) { self.base = base }
+    package init(_ base: UnsafePointer<Element>) { self.base = UnsafeMutablePointer(mutating: base) }
 }
 
 /// Runs `body(worker, task)` for every task in 0..<taskCount on up to `threads` workers, each
 /// worker taking the next task as it finishes one (dynamic tiles: a core slowed by another
 /// process takes fewer). `worker` is in 0..<min(threads, taskCount), for per-worker scratch.
-public func parallelFor(tasks taskCount: Int, threads: Int = Parallelism.threadCount, _ body: (_ worker: Int, _ task: Int) -> Void) {
+package func parallelFor(tasks taskCount: Int, threads: Int = Parallelism.threadCount, _ body: (_ worker: Int, _ task: Int) -> Void) {
     let workers = max(1, min(threads, taskCount))
     if workers == 1 {
         for task in 0..<taskCount { body(0, task) }
@@ -48,7 +49,7 @@ public func parallelFor(tasks taskCount: Int, threads: Int = Parallelism.threadC
 /// microseconds). At most four chunks a worker, so a core slowed by another process costs a
 /// quarter of its share. Chunks are disjoint, so workers writing only their own items need no
 /// locks.
-public func parallelChunks(_ count: Int, minimumChunk: Int, threads: Int = Parallelism.threadCount,
+package func parallelChunks(_ count: Int, minimumChunk: Int, threads: Int = Parallelism.threadCount,
                            _ body: (Range<Int>) -> Void) {
     let chunks = min(max(1, count / max(minimumChunk, 1)), 4 * max(threads, 1))
     if chunks <= 1 || threads <= 1 {

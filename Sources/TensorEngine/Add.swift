@@ -3,7 +3,7 @@ import Foundation
 // MARK: - Residual add, and the sums gradients and optimizers share (accumulate, dot product)
 
 /// y = a + b.  a, b, y: `count` elements (y may alias a or b).
-public func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+package func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i &+ 8 <= count {                                   // explicit SIMD: the pointers may alias
         let sum = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -15,14 +15,14 @@ public func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y
 }
 
 /// da += dy, db += dy (either may be nil).  The same as `accumulate(dy, into:)` on each.
-public func addBackward(_ dy: UnsafePointer<Float>, _ da: UnsafeMutablePointer<Float>?,
+func addBackward(_ dy: UnsafePointer<Float>, _ da: UnsafeMutablePointer<Float>?,
                         _ db: UnsafeMutablePointer<Float>?, count: Int) {
     if let da { accumulate(dy, into: da, count: count) }
     if let db { accumulate(dy, into: db, count: count) }
 }
 
 /// y += x over `count` elements: how branches and residual paths sum their gradients.
-public func accumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+package func accumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
     addForward(x, y, y, count: count)
 }
 

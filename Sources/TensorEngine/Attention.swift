@@ -12,7 +12,7 @@ import Parallel
 ///   `(attn @ v).transpose(1, 2).reshape(B, N, C)`, ready for `proj`.
 /// - probabilities: [B, H, N, N], saved P for backward.
 /// Parallel over the B·H (batch, head) items, each item's GEMMs on one worker.
-public func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                              probabilities: UnsafeMutablePointer<Float>,
                              batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
     let c = h * d, scale = 1 / Float(d).squareRoot()
@@ -39,7 +39,7 @@ public func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePo
 /// dV += Pᵀ·dO,  dS = P ⊙ (dO·Vᵀ - rowsum(P ⊙ dO·Vᵀ)),  dQ += dS·K/√D,  dK += dSᵀ·Q/√D.
 /// Reads the forward's qkv and P; accumulates into dqkv ([B, N, 3C], laid out as qkv).
 /// dOut: [B, N, C]. Scratch: one N×N block and GEMM packing space per worker, from the pool.
-public func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
+func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
                               _ dOut: UnsafePointer<Float>, _ dqkv: UnsafeMutablePointer<Float>,
                               batch b: Int, tokens n: Int, heads h: Int, headSize d: Int) {
     let c = h * d, scale = 1 / Float(d).squareRoot()

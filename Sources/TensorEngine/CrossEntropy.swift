@@ -3,7 +3,7 @@ import Foundation
 // MARK: - Cross-entropy on logits (torch.nn.functional.cross_entropy, reduction "mean")
 
 /// The target distribution of each row.
-public enum CrossEntropyTarget {
+package enum CrossEntropyTarget {
     /// Class indices [B], each in 0..<K, with label smoothing ε (torch's `label_smoothing`:
     /// target = (1 - ε)·onehot + ε/K).
     case labels([Int], smoothing: Float)
@@ -24,7 +24,7 @@ public enum CrossEntropyTarget {
 /// loss = (1/B) Σ_b Σ_k -t[b, k]·log softmax(logits[b])[k].
 /// logits: [B, K]. Saves the softmax in `probabilities` ([B, K]) for backward. Returns the loss
 /// (log-sum-exp in Double).
-public func crossEntropyForward(_ logits: UnsafePointer<Float>, target: CrossEntropyTarget,
+package func crossEntropyForward(_ logits: UnsafePointer<Float>, target: CrossEntropyTarget,
                                 probabilities: UnsafeMutablePointer<Float>, batch b: Int, classes k: Int) -> Float {
     if case let .labels(labels, _) = target {
         precondition(labels.count == b, "cross-entropy: \(labels.count) labels for batch \(b)")
@@ -51,7 +51,7 @@ public func crossEntropyForward(_ logits: UnsafePointer<Float>, target: CrossEnt
 
 /// dLogits += scale·(p - t)/B (scale: the loss weight, e.g. eq. 8's 0.3 for the middle head).
 /// Reads the forward's probabilities; accumulates.
-public func crossEntropyBackward(probabilities: UnsafePointer<Float>, target: CrossEntropyTarget,
+package func crossEntropyBackward(probabilities: UnsafePointer<Float>, target: CrossEntropyTarget,
                                  _ dLogits: UnsafeMutablePointer<Float>, batch b: Int, classes k: Int, scale: Float = 1) {
     let factor = scale / Float(b)
     for bi in 0..<b {
@@ -62,14 +62,14 @@ public func crossEntropyBackward(probabilities: UnsafePointer<Float>, target: Cr
 }
 
 /// Cross-entropy on logits with its saved softmax (see `crossEntropyForward`).
-public final class CrossEntropyLoss {
+final class CrossEntropyLoss {
     private var probabilities: Tensor?
     private var target: CrossEntropyTarget?
 
-    public init() {}
+    init() {}
 
     /// logits [B, K] → mean loss.
-    public func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
+    func forward(_ logits: Tensor, target: CrossEntropyTarget) -> Float {
         precondition(logits.rank == 2, "cross-entropy: logits \(logits.shape), expected [B, K]")
         let p = reuse(&probabilities, logits.shape)
         self.target = target
@@ -78,7 +78,7 @@ public final class CrossEntropyLoss {
     }
 
     /// dLogits += scale·dL/dlogits.
-    public func backward(scale: Float = 1, into dLogits: Tensor) {
+    func backward(scale: Float = 1, into dLogits: Tensor) {
         guard let p = probabilities, let target else { preconditionFailure("cross-entropy: backward before forward") }
         requireSame(dLogits.shape, p.shape, "cross-entropy dLogits")
         crossEntropyBackward(probabilities: p.data, target: target, dLogits.data, batch: p.shape[0],

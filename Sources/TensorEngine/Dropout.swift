@@ -5,7 +5,7 @@ import Foundation
 /// Inverted dropout: y = x·mask/(1 - p), mask[i] ∈ {0, 1} drawn with P(1) = 1 - p from
 /// `generator` (sequentially: deterministic for a seed). Saves `mask` (`count` floats, 0 or
 /// 1/(1 - p)) for backward. p = 0 copies.
-public func dropoutForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+func dropoutForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                            mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float,
                            using generator: inout SeededGenerator) {
     precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
@@ -17,7 +17,7 @@ public func dropoutForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 }
 
 /// dx += dy·mask.  Reads the mask the forward saved.
-public func dropoutBackward(_ dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,
+func dropoutBackward(_ dy: UnsafePointer<Float>, mask: UnsafePointer<Float>,
                             _ dx: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { dx[i] += dy[i] * mask[i] }
 }

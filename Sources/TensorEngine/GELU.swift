@@ -6,7 +6,7 @@ import Parallel
 /// y = x·Φ(x) = ½x(1 + erf(x/√2)).  x, y: `count` elements, any shape (y may alias x: inference
 /// runs it in place). Saves nothing: backward
 /// reads the forward's input.
-public func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)
     parallelChunks(count / 8, minimumChunk: 8192) { vectors in     // each chunk writes its own range
         for v in vectors {
@@ -19,7 +19,7 @@ public func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 }
 
 /// dx += dy·(Φ(x) + x·φ(x)), φ(x) = e^(-x²/2)/√(2π).  Reads the forward's input; accumulates.
-public func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>, count: Int) {
     @inline(__always) func slope(_ xv: SIMD8<Float>) -> SIMD8<Float> {
         let cdf = 0.5 * (1 + simdErf(xv * 0.70710678118654752))

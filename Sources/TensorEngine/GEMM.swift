@@ -7,13 +7,13 @@ import Parallel
 /// elements. op(A) is M×K: A is stored M×K (`lda` ≥ K) or, transposed, K×M (`lda` ≥ M).
 /// op(B) is K×N: B is stored K×N (`ldb` ≥ N) or, transposed, N×K (`ldb` ≥ K). C is M×N
 /// (`ldc` ≥ N). Transposes are read in place, never materialised (backward's AᵀB and ABᵀ).
-public struct GEMMShape: Sendable, Equatable {
-    public var m: Int, n: Int, k: Int
-    public var transposeA: Bool, transposeB: Bool
-    public var lda: Int, ldb: Int, ldc: Int
+package struct GEMMShape: Sendable, Equatable {
+    package var m: Int, n: Int, k: Int
+    package var transposeA: Bool, transposeB: Bool
+    package var lda: Int, ldb: Int, ldc: Int
 
     /// Dense operands: leading dimensions from the stored shapes.
-    public init(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
+    package init(m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
                 lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
         self.m = m; self.n = n; self.k = k
         self.transposeA = transposeA; self.transposeB = transposeB
@@ -38,7 +38,7 @@ public struct GEMMShape: Sendable, Equatable {
 ///   - threads: workers (default `Engine.threadCount`); small products run on one.
 /// - Complexity: 2·M·N·K flops; packs B once (K×N floats of pooled scratch) and A per tile
 ///   (MC×KC per worker), or, with a single row tile, A once and B per panel.
-public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+package func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  beta: Float = 0, _ c: UnsafeMutablePointer<Float>, threads: Int = Engine.threadCount) {
     shape.check()
     if shape.m == 0 || shape.n == 0 { return }
@@ -63,14 +63,14 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
 
 /// B packed once into the microkernel's panel order, for a weight used by many GEMMs
 /// (inference: pack at load). `k`, `n` are op(B)'s sizes.
-public final class PackedMatrix: @unchecked Sendable {
-    public let k: Int, n: Int
+package final class PackedMatrix: @unchecked Sendable {
+    let k: Int, n: Int
     let storage: TensorStorage
     let depth: Int              // K block depth of the packing (`GEMMPlan.packedKC` with `prepackedB`)
 
     /// Packs op(B) (K×N); `transposed`: B is stored N×K (a PyTorch `Linear` weight [out, in]
     /// for y = x·Wᵀ). `ld` defaults to the dense row length.
-    public init(_ b: UnsafePointer<Float>, k: Int, n: Int, transposed: Bool, ld: Int? = nil) {
+    package init(_ b: UnsafePointer<Float>, k: Int, n: Int, transposed: Bool, ld: Int? = nil) {
         self.k = k; self.n = n
         let shape = GEMMShape(m: 1, n: n, k: k, transposeB: transposed, ldb: ld)
         shape.check()
@@ -81,14 +81,14 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 
     /// Packs a weight tensor [N, K] for y = x·Wᵀ.
-    public convenience init(weight: Tensor) {
+    convenience init(weight: Tensor) {
         precondition(weight.rank == 2, "PackedMatrix: weight must be [out, in], got \(weight.shape)")
         self.init(weight.data, k: weight.shape[1], n: weight.shape[0], transposed: true)
     }
 }
 
 /// C = alpha·op(A)·B + beta·C with B packed ahead of time. `shape.n`, `shape.k` must be B's.
-public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, packed b: PackedMatrix,
+package func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>, packed b: PackedMatrix,
                  beta: Float = 0, _ c: UnsafeMutablePointer<Float>, threads: Int = Engine.threadCount) {
     shape.check()
     precondition(shape.k == b.k && shape.n == b.n, "GEMM: packed B is \(b.k)×\(b.n), shape wants \(shape.k)×\(shape.n)")
@@ -106,7 +106,7 @@ public func gemm(_ shape: GEMMShape, alpha: Float = 1, _ a: UnsafePointer<Float>
 /// `count` independent GEMMs of one shape whose operands sit at fixed strides (in elements):
 /// item i reads a + i·strideA, b + i·strideB, writes c + i·strideC. Parallel over items (each
 /// item on one worker), which suits attention's many small per-head products.
-public func gemmStridedBatched(_ shape: GEMMShape, count: Int, alpha: Float = 1,
+func gemmStridedBatched(_ shape: GEMMShape, count: Int, alpha: Float = 1,
                                _ a: UnsafePointer<Float>, strideA: Int, _ b: UnsafePointer<Float>, strideB: Int,
                                beta: Float = 0, _ c: UnsafeMutablePointer<Float>, strideC: Int,
                                threads: Int = Engine.threadCount) {

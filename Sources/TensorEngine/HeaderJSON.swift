@@ -169,9 +169,9 @@ enum HeaderJSON: Equatable {
 
 /// JSON literals for the documents we write by hand (safetensors headers here and, through
 /// this, the CLI's `--json` outputs and the training logs): one escaping rule for the project.
-public enum JSONLiteral {
+package enum JSONLiteral {
     /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
-    public static func string(_ text: String) -> String {
+    package static func string(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -189,5 +189,5 @@ public enum JSONLiteral {
     }
 
     /// A double as JSON; NaN and infinities (a diverged loss), which JSON lacks, as null.
-    public static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+    package static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
 }

@@ -5,7 +5,7 @@ import Parallel
 
 /// y = (x - mean)·rstd·γ + β per row, rstd = 1/√(var + eps), var biased (÷C).
 /// x, y: [R, C]; γ, β: [C]. Saves mean and rstd ([R] each) for backward.
-public func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>,
+func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>,
                              _ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                              rstd: UnsafeMutablePointer<Float>, rows: Int, columns c: Int, eps: Float = 1e-6) {
     let xs = SharedPointer(x), ys = SharedPointer(y), gs = SharedPointer(gamma), bs = SharedPointer(beta)
@@ -36,7 +36,7 @@ public func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<F
 /// x̂ = (x - mean)·rstd, g = dy·γ:
 /// dx += rstd·(g - mean(g) - x̂·mean(g·x̂)),  dγ += Σ_rows dy·x̂,  dβ += Σ_rows dy.
 /// Reads the forward's x, mean, rstd; accumulates into dx (nil: not needed), dγ, dβ.
-public func layerNormBackward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>,
+func layerNormBackward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>,
                               mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                               _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>?,
                               _ dGamma: UnsafeMutablePointer<Float>, _ dBeta: UnsafeMutablePointer<Float>,

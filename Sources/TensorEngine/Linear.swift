@@ -3,7 +3,7 @@
 /// y = x·Wᵀ + b, or with `accumulating` y += x·Wᵀ + b (a residual add folded into the GEMM's
 /// beta).  x: [R, Cin], W: [Cout, Cin] (PyTorch layout), b: [Cout] or nil, y: [R, Cout].
 /// Saves nothing: backward reads x and W. `packedWeight`: W packed ahead (inference).
-public func linearForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+func linearForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                           _ y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
                           packedWeight: PackedMatrix? = nil, accumulating: Bool = false) {
     if let packedWeight {
@@ -16,7 +16,7 @@ public func linearForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Flo
 
 /// The same with W packed ahead (`PackedMatrix(weight:)`: k = Cin, n = Cout); W itself is not
 /// read, so an inference model may free it.
-public func linearForward(_ x: UnsafePointer<Float>, packed weight: PackedMatrix, _ bias: UnsafePointer<Float>?,
+func linearForward(_ x: UnsafePointer<Float>, packed weight: PackedMatrix, _ bias: UnsafePointer<Float>?,
                           _ y: UnsafeMutablePointer<Float>, rows: Int, accumulating: Bool = false) {
     let beta = addBias(bias, to: y, rows: rows, columns: weight.n, accumulating: accumulating)
     gemm(GEMMShape(m: rows, n: weight.n, k: weight.k, transposeB: true), x, packed: weight, beta: beta, y)
@@ -36,7 +36,7 @@ private func addBias(_ bias: UnsafePointer<Float>?, to y: UnsafeMutablePointer<F
 
 /// dx += dy·W,  dW += dyᵀ·x,  db += Σ_rows dy.  Reads the forward's x and W; accumulates
 /// (dx nil: not needed, as for the first layer; db nil when there is no bias).
-public func linearBackward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+func linearBackward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                            _ dx: UnsafeMutablePointer<Float>?, _ dWeight: UnsafeMutablePointer<Float>,
                            _ dBias: UnsafeMutablePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int) {
     if let dx {

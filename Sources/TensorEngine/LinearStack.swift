@@ -5,17 +5,17 @@
 /// Layers are named `NAME.0`, `NAME.2`, ... (the activations take the odd indices), so their
 /// parameters are `NAME.0.weight`, `NAME.0.bias`, ... as in a PyTorch state dict.
 /// Input [..., in], output [..., out] (the last layer's buffer).
-public final class LinearStack: Module {
-    public enum Activation: Sendable { case gelu, relu }
+package final class LinearStack: Module {
+    package enum Activation: Sendable { case gelu, relu }
 
-    public let layers: [Linear]
-    public let activation: Activation
+    package let layers: [Linear]
+    let activation: Activation
     /// Per hidden layer: its pre-activation is the layer's own output; the activated values here.
     private var activated: [Tensor?]
     private var dActivated: [Tensor?], dPreActivation: [Tensor?]
 
     /// - Parameter widths: `[in, hidden..., out]`, at least two.
-    public init(widths: [Int], activation: Activation, name: String) {
+    package init(widths: [Int], activation: Activation, name: String) {
         precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "LinearStack \(name): widths \(widths), expected [in, ..., out], all positive")
         layers = (0..<(widths.count - 1)).map {
             Linear(inFeatures: widths[$0], outFeatures: widths[$0 + 1], name: qualified(name, String(2 * $0)))
@@ -26,12 +26,12 @@ public final class LinearStack: Module {
         dPreActivation = activated
     }
 
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
-    public var inFeatures: Int { layers[0].inFeatures }
-    public var outFeatures: Int { layers[layers.count - 1].outFeatures }
+    package var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    var inFeatures: Int { layers[0].inFeatures }
+    package var outFeatures: Int { layers[layers.count - 1].outFeatures }
 
     /// x: [..., in] → [..., out]. Saves what backward needs (each layer its input).
-    public func forward(_ x: Tensor) -> Tensor {
+    package func forward(_ x: Tensor) -> Tensor {
         var y = layers[0].forward(x)
         for i in 1..<layers.count {
             let a = reuse(&activated[i - 1], y.shape)
@@ -44,7 +44,7 @@ public final class LinearStack: Module {
         return y
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         var upstream = dy
         for i in stride(from: layers.count - 1, to: 0, by: -1) {
             guard let a = activated[i - 1], let z = layers[i - 1].output else { preconditionFailure("\(layers[i].weight.name): backward before forward") }

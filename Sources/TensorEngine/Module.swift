@@ -41,12 +41,14 @@
 /// Not safe to touch from two threads at once (modules run their forward and backward on one
 /// thread; only the kernels inside go parallel).
 public final class Parameter: @unchecked Sendable {
+    /// The checkpoint name (timm's, e.g. `blocks.3.attn.qkv.weight`).
     public let name: String
+    /// The value's shape (PyTorch's layout, e.g. [out, in] for a linear weight).
     public let shape: [Int]
     private var storedValue: Tensor?
     private var storedGradient: Tensor?
 
-    public init(name: String, shape: [Int]) {
+    init(name: String, shape: [Int]) {
         self.name = name
         self.shape = shape
         storedValue = Tensor(zeros: shape)
@@ -69,7 +71,7 @@ public final class Parameter: @unchecked Sendable {
 
     /// dL/dvalue, accumulated by `backward` calls; zero it with `Module.zeroGradients()`.
     /// Allocated, zero, on first access.
-    public var gradient: Tensor {
+    package var gradient: Tensor {
         if let storedGradient { return storedGradient }
         let fresh = Tensor(zeros: shape)
         storedGradient = fresh
@@ -77,41 +79,41 @@ public final class Parameter: @unchecked Sendable {
     }
 
     /// Whether gradient memory is allocated (false until a backward or optimizer touches it).
-    public var hasGradient: Bool { storedGradient != nil }
+    var hasGradient: Bool { storedGradient != nil }
 
     /// Sets the gradient to zero; an unallocated one stays unallocated (it already reads as zero).
-    public func zeroGradient() { storedGradient?.fill(0) }
+    package func zeroGradient() { storedGradient?.fill(0) }
 
     /// Frees the gradient (a trained model handed to inference).
-    public func releaseGradient() { storedGradient = nil }
+    package func releaseGradient() { storedGradient = nil }
 
     /// Frees the value (its packed copy does the work); see the type's note.
-    public func releaseValue() { storedValue = nil }
+    func releaseValue() { storedValue = nil }
 }
 
 /// A layer with parameters and a hand-written backward (see the design note above).
-public protocol Module: AnyObject {
+protocol Module: AnyObject {
     /// Every parameter of this module and its children, in a fixed order.
     var parameters: [Parameter] { get }
 }
 
 extension Module {
     /// Sets every parameter gradient to zero.
-    public func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
+    func zeroGradients() { for parameter in parameters { parameter.zeroGradient() } }
 
     /// Parameters by checkpoint name.
-    public var parametersByName: [String: Parameter] {
+    var parametersByName: [String: Parameter] {
         Dictionary(parameters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Total number of scalar parameters.
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+    var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 }
 
 /// `buffer` if it already has `shape`, else a new zero tensor stored back into `buffer`: how a
 /// module sizes its activations once per shape.
 @inline(__always)
-public func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
+package func reuse(_ buffer: inout Tensor?, _ shape: [Int]) -> Tensor {
     if let existing = buffer, existing.shape == shape { return existing }
     let fresh = Tensor(zeros: shape)
     buffer = fresh
@@ -129,26 +131,26 @@ func requireSame(_ a: [Int], _ b: [Int], _ what: String) {
 
 /// torch.nn.Linear: y = x·Wᵀ + b over the last dimension. Parameters `NAME.weight` [out, in]
 /// and `NAME.bias` [out].
-public final class Linear: Module {
-    public let weight: Parameter
-    public let bias: Parameter?
-    public let inFeatures: Int, outFeatures: Int
+package final class Linear: Module {
+    package let weight: Parameter
+    let bias: Parameter?
+    package let inFeatures: Int, outFeatures: Int
     private var input: Tensor?
     /// The last forward's output (attention's backward reads q, k, v from it).
     private(set) var output: Tensor?
     private var packedWeight: PackedMatrix?
 
-    public init(inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true, name: String) {
+    package init(inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true, name: String) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         weight = Parameter(name: qualified(name, "weight"), shape: [outFeatures, inFeatures])
         bias = hasBias ? Parameter(name: qualified(name, "bias"), shape: [outFeatures]) : nil
     }
 
-    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    package var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
     /// timm's ViT init for Linear layers: weight trunc_normal(std 0.02), bias 0.
-    public func resetParameters(using generator: inout SeededGenerator) {
+    func resetParameters(using generator: inout SeededGenerator) {
         weight.value.fillTruncatedNormal(std: 0.02, using: &generator)
         bias?.value.fill(0)
     }
@@ -157,18 +159,18 @@ public final class Linear: Module {
     /// `unpackWeight()` (call it before changing the weight). `releasingValue`: free the
     /// unpacked weight too (inference-only models: one copy of the weights, not two); such a
     /// layer cannot be unpacked, trained or saved.
-    public func packWeight(releasingValue: Bool = false) {
+    package func packWeight(releasingValue: Bool = false) {
         if packedWeight == nil { packedWeight = PackedMatrix(weight: weight.value) }
         if releasingValue { weight.releaseValue() }
     }
 
-    public func unpackWeight() {
+    package func unpackWeight() {
         precondition(weight.hasValue, "\(weight.name): cannot unpack a weight whose value was released")
         packedWeight = nil
     }
 
     /// x: [..., in] → [..., out].
-    public func forward(_ x: Tensor) -> Tensor {
+    package func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "\(weight.name): input \(x.shape), expected last dimension \(inFeatures)")
         let y = reuse(&output, Array(x.shape.dropLast()) + [outFeatures])
         apply(x, into: y)
@@ -179,7 +181,7 @@ public final class Linear: Module {
     /// y = x·Wᵀ + b, or y += x·Wᵀ + b with `accumulating` (a residual add folded into the
     /// GEMM): the forward without saving anything, into the caller's buffer. x: [..., in],
     /// y: [..., out] with the same leading dimensions.
-    public func apply(_ x: Tensor, into y: Tensor, accumulating: Bool = false) {
+    func apply(_ x: Tensor, into y: Tensor, accumulating: Bool = false) {
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures && y.count == rows * outFeatures,
                      "\(weight.name): input \(x.shape), output \(y.shape), expected [..., \(inFeatures)] → [..., \(outFeatures)]")
@@ -191,7 +193,7 @@ public final class Linear: Module {
         }
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
         requireSame(dy.shape, Array(x.shape.dropLast()) + [outFeatures], "\(weight.name) backward dy")
         if let dx { requireSame(dx.shape, x.shape, "\(weight.name) backward dx") }
@@ -204,14 +206,14 @@ public final class Linear: Module {
 
 /// torch.nn.LayerNorm over the last dimension (eps 1e-6, timm's ViT). Parameters `NAME.weight`,
 /// `NAME.bias` [C], initialised to 1 and 0.
-public final class LayerNorm: Module {
-    public let weight: Parameter, bias: Parameter
-    public let channels: Int
-    public let eps: Float
+package final class LayerNorm: Module {
+    package let weight: Parameter, bias: Parameter
+    let channels: Int
+    let eps: Float
     private var input: Tensor?
     private var output: Tensor?, mean: Tensor?, rstd: Tensor?
 
-    public init(channels: Int, eps: Float = 1e-6, name: String) {
+    package init(channels: Int, eps: Float = 1e-6, name: String) {
         self.channels = channels
         self.eps = eps
         weight = Parameter(name: qualified(name, "weight"), shape: [channels])
@@ -219,9 +221,9 @@ public final class LayerNorm: Module {
         weight.value.fill(1)
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
+    package var parameters: [Parameter] { [weight, bias] }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    package func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == channels, "\(weight.name): input \(x.shape), expected last dimension \(channels)")
         let rows = x.count / channels
         let y = reuse(&output, x.shape)
@@ -234,7 +236,7 @@ public final class LayerNorm: Module {
 
     /// y = LayerNorm(x), saving nothing (inference); mean and rstd [rows] are the caller's
     /// scratch. x, y: [..., C] (y may alias x).
-    public func apply(_ x: Tensor, into y: Tensor, mean: Tensor, rstd: Tensor) {
+    func apply(_ x: Tensor, into y: Tensor, mean: Tensor, rstd: Tensor) {
         let rows = x.count / channels
         precondition(x.shape.last == channels && y.count == x.count && mean.count >= rows && rstd.count >= rows,
                      "\(weight.name): input \(x.shape), output \(y.shape), statistics \(mean.shape), expected [..., \(channels)]")
@@ -242,7 +244,7 @@ public final class LayerNorm: Module {
                          rows: rows, columns: channels, eps: eps)
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         guard let x = input, let m = mean, let r = rstd else { preconditionFailure("\(weight.name): backward before forward") }
         requireSame(dy.shape, x.shape, "\(weight.name) backward dy")
         if let dx { requireSame(dx.shape, x.shape, "\(weight.name) backward dx") }
@@ -254,21 +256,21 @@ public final class LayerNorm: Module {
 // MARK: - GELU
 
 /// torch.nn.GELU() (exact erf form). No parameters.
-public final class GELU: Module {
+final class GELU: Module {
     private var input: Tensor?
     private var output: Tensor?
 
-    public init() {}
-    public var parameters: [Parameter] { [] }
+    init() {}
+    var parameters: [Parameter] { [] }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor) -> Tensor {
         let y = reuse(&output, x.shape)
         geluForward(x.data, y.data, count: x.count)
         input = x
         return y
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    func backward(_ dy: Tensor, into dx: Tensor?) {
         guard let x = input else { preconditionFailure("GELU: backward before forward") }
         requireSame(dy.shape, x.shape, "GELU backward dy")
         guard let dx else { return }

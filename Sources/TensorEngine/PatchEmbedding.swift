@@ -3,7 +3,7 @@
 /// im2col: image [B, Cin, H, W] (NCHW) → columns [B·Np, Cin·P·P], Np = (H/P)·(W/P), patches in
 /// row-major grid order, each patch's values in the order of a flattened conv weight
 /// [Cout, Cin, P, P] (channel, then row, then column). H and W must be multiples of P.
-public func patchColumnsForward(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>,
+func patchColumnsForward(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>,
                                 batch b: Int, channels cIn: Int, height: Int, width: Int, patch p: Int) {
     let gridH = height / p, gridW = width / p, rowLength = cIn * p * p
     for bi in 0..<b {
@@ -23,7 +23,7 @@ public func patchColumnsForward(_ image: UnsafePointer<Float>, _ columns: Unsafe
 
 /// col2im, the adjoint of `patchColumnsForward`: dImage += the columns' gradient scattered
 /// back to pixels (patches do not overlap, so each pixel receives one value).
-public func patchColumnsBackward(_ dColumns: UnsafePointer<Float>, _ dImage: UnsafeMutablePointer<Float>,
+func patchColumnsBackward(_ dColumns: UnsafePointer<Float>, _ dImage: UnsafeMutablePointer<Float>,
                                  batch b: Int, channels cIn: Int, height: Int, width: Int, patch p: Int) {
     let gridH = height / p, gridW = width / p, rowLength = cIn * p * p
     for bi in 0..<b {
@@ -46,7 +46,7 @@ public func patchColumnsBackward(_ dColumns: UnsafePointer<Float>, _ dImage: Uns
 
 /// out[b, 0] = cls + pos[0];  out[b, 1 + i] = patches[b, i] + pos[1 + i].
 /// patches: [B, Np, C], cls: [C], pos: [Np + 1, C], out: [B, Np + 1, C]. Saves nothing.
-public func classTokenForward(_ patches: UnsafePointer<Float>, cls: UnsafePointer<Float>, position: UnsafePointer<Float>,
+func classTokenForward(_ patches: UnsafePointer<Float>, cls: UnsafePointer<Float>, position: UnsafePointer<Float>,
                               _ out: UnsafeMutablePointer<Float>, batch b: Int, patchCount np: Int, channels c: Int) {
     let n = np + 1
     for bi in 0..<b {
@@ -58,7 +58,7 @@ public func classTokenForward(_ patches: UnsafePointer<Float>, cls: UnsafePointe
 }
 
 /// dPatches += dOut[:, 1:],  dCls += Σ_b dOut[b, 0],  dPos += Σ_b dOut[b].  Accumulates.
-public func classTokenBackward(_ dOut: UnsafePointer<Float>, dPatches: UnsafeMutablePointer<Float>?,
+func classTokenBackward(_ dOut: UnsafePointer<Float>, dPatches: UnsafeMutablePointer<Float>?,
                                dCls: UnsafeMutablePointer<Float>, dPosition: UnsafeMutablePointer<Float>,
                                batch b: Int, patchCount np: Int, channels c: Int) {
     let n = np + 1
@@ -73,13 +73,13 @@ public func classTokenBackward(_ dOut: UnsafePointer<Float>, dPatches: UnsafeMut
 // MARK: - Token slice (the CLS token: timm `x[:, 0]`)
 
 /// y[b] = x[b, token].  x: [B, N, C], y: [B, C].
-public func tokenSliceForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, token: Int,
+package func tokenSliceForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, token: Int,
                               batch b: Int, tokens n: Int, channels c: Int) {
     for bi in 0..<b { (y + bi * c).update(from: x + (bi * n + token) * c, count: c) }
 }
 
 /// dx[b, token] += dy[b].  Accumulates; other tokens untouched.
-public func tokenSliceBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, token: Int,
+package func tokenSliceBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, token: Int,
                                batch b: Int, tokens n: Int, channels c: Int) {
     for bi in 0..<b { accumulate(dy + bi * c, into: dx + (bi * n + token) * c, count: c) }
 }
@@ -87,7 +87,7 @@ public func tokenSliceBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePo
 // MARK: - Concat along the last dimension
 
 /// y[r] = a[r] ‖ b[r].  a: [R, Ca], b: [R, Cb], y: [R, Ca + Cb].
-public func concatForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+func concatForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                           rows: Int, columnsA ca: Int, columnsB cb: Int) {
     for r in 0..<rows {
         (y + r * (ca + cb)).update(from: a + r * ca, count: ca)
@@ -96,7 +96,7 @@ public func concatForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, 
 }
 
 /// da += dy[:, :Ca],  db += dy[:, Ca:].  Accumulates (either may be nil).
-public func concatBackward(_ dy: UnsafePointer<Float>, _ da: UnsafeMutablePointer<Float>?, _ db: UnsafeMutablePointer<Float>?,
+func concatBackward(_ dy: UnsafePointer<Float>, _ da: UnsafeMutablePointer<Float>?, _ db: UnsafeMutablePointer<Float>?,
                            rows: Int, columnsA ca: Int, columnsB cb: Int) {
     for r in 0..<rows {
         if let da { accumulate(dy + r * (ca + cb), into: da + r * ca, count: ca) }
@@ -107,7 +107,7 @@ public func concatBackward(_ dy: UnsafePointer<Float>, _ da: UnsafeMutablePointe
 // MARK: - Mean over a group (TenCrop: the crops of one image)
 
 /// y[b] = (1/G) Σ_g x[b, g].  x: [B, G, C], y: [B, C].
-public func groupMeanForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+func groupMeanForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              batch b: Int, groupSize g: Int, channels c: Int) {
     let scale = 1 / Float(g)
     for bi in 0..<b {
@@ -119,7 +119,7 @@ public func groupMeanForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointe
 }
 
 /// dx[b, g] += dy[b]/G.  Accumulates.
-public func groupMeanBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+func groupMeanBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                               batch b: Int, groupSize g: Int, channels c: Int) {
     let scale = 1 / Float(g)
     for bi in 0..<b {

@@ -4,8 +4,9 @@ import Foundation
 /// SplitMix64, so nearby seeds give unrelated streams. Same seed, same sequence, on every
 /// platform; the state is four words and can be saved in a checkpoint (`state`).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public var state: (UInt64, UInt64, UInt64, UInt64)
+    var state: (UInt64, UInt64, UInt64, UInt64)
 
+    /// The generator for `seed`: four SplitMix64 outputs seed the state, so any seed (0 included) works.
     public init(seed: UInt64) {
         var mix = seed
         func splitMix() -> UInt64 {
@@ -15,6 +16,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The next 64 random bits (xoshiro256**).
     public mutating func next() -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
@@ -30,11 +32,11 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
     /// Uniform in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+    package mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
     /// Standard normal (Box-Muller; one draw per call, the pair's second value discarded so the
     /// stream position does not depend on call history).
-    public mutating func nextNormal() -> Double {
+    mutating func nextNormal() -> Double {
         let u1 = 1 - nextUnit()                       // (0, 1]: log stays finite
         let u2 = nextUnit()
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
@@ -50,13 +52,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// hashes the stream's coordinates. Each `next()` is a pure function of (key, counter), so a
 /// stream can be recreated anywhere from its coordinates (Salmon et al.'s counter-based idea,
 /// with SplitMix64 as the bijection: Steele, Lea & Flood, OOPSLA 2014).
-public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
-    public let key: UInt64
-    public var counter: UInt64
+package struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
+    let key: UInt64
+    var counter: UInt64
 
     /// The stream of `(seed, purpose, epoch, index)`: e.g. purpose 1 the epoch's order, 2 an
     /// image's augmentation draws (see `RandomStream`).
-    public init(seed: UInt64, stream: UInt64, epoch: Int, index: Int) {
+    package init(seed: UInt64, stream: UInt64, epoch: Int, index: Int) {
         var key = Self.mix(seed ^ 0x6A09_E667_F3BC_C908)
         key = Self.mix(key ^ stream)
         key = Self.mix(key ^ UInt64(bitPattern: Int64(epoch)))
@@ -65,31 +67,31 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
         counter = 0
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         counter &+= 1
         return Self.mix(key &+ counter &* Self.golden)
     }
 
     /// A uniform double in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+    package mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
     /// A uniform double in [low, high).
-    public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * nextUnit() }
+    package mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * nextUnit() }
 
     /// An integer in 0..<n from the high word of a 64x64 product (Lemire's map without the
     /// rejection step: bias below n / 2^64), spelled out so the order never depends on the
     /// standard library's `next(upperBound:)` version.
-    public mutating func index(below n: Int) -> Int {
+    package mutating func index(below n: Int) -> Int {
         precondition(n > 0, "index below \(n)")
         return Int(next().multipliedFullWidth(by: UInt64(n)).high)
     }
 
     /// SplitMix64's increment, 2^64 / φ (Steele, Lea & Flood): consecutive counters land far apart.
-    public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// SplitMix64's finaliser (a bijection of UInt64 with full avalanche).
     @inlinable
-    public static func mix(_ value: UInt64) -> UInt64 {
+    static func mix(_ value: UInt64) -> UInt64 {
         var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -98,7 +100,7 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
 }
 
 /// The purposes of the training streams, so no two draw the same numbers.
-public enum RandomStream: UInt64, Sendable {
+package enum RandomStream: UInt64, Sendable {
     case epochOrder = 1
     case augmentation = 2
     case initialization = 3
@@ -107,13 +109,13 @@ public enum RandomStream: UInt64, Sendable {
 
 extension Tensor {
     /// Fills with U[low, high).
-    public func fillUniform(low: Float, high: Float, using generator: inout SeededGenerator) {
+    package func fillUniform(low: Float, high: Float, using generator: inout SeededGenerator) {
         let p = data
         for i in 0..<count { p[i] = low + (high - low) * Float(generator.nextUnit()) }
     }
 
     /// Fills with N(mean, std²).
-    public func fillNormal(mean: Float = 0, std: Float, using generator: inout SeededGenerator) {
+    package func fillNormal(mean: Float = 0, std: Float, using generator: inout SeededGenerator) {
         let p = data
         for i in 0..<count { p[i] = mean + std * Float(generator.nextNormal()) }
     }
@@ -121,7 +123,7 @@ extension Tensor {
     /// Fills as timm's `trunc_normal_(t, mean, std, a, b)`: a normal truncated to the absolute
     /// bounds [a, b] (timm's default a = -2, b = 2 are *not* in units of std), drawn by inverse
     /// CDF: u ~ U(2Φ(a') - 1, 2Φ(b') - 1), x = mean + std·√2·erfinv(u), clamped to [a, b].
-    public func fillTruncatedNormal(mean: Float = 0, std: Float, a: Float = -2, b: Float = 2,
+    func fillTruncatedNormal(mean: Float = 0, std: Float, a: Float = -2, b: Float = 2,
                                     using generator: inout SeededGenerator) {
         func normalCDF(_ x: Double) -> Double { (1 + erf(x / 2.0.squareRoot())) / 2 }
         let low = 2 * normalCDF(Double((a - mean) / std)) - 1

@@ -2,7 +2,7 @@
 
 /// y = max(x, 0).  x, y: `count` elements, any shape (y may alias x). Saves nothing: backward
 /// reads the forward's input.
-public func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i &+ 8 <= count {
         let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -14,7 +14,7 @@ public func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 
 /// dx += dy where x > 0 (torch's choice at 0: no gradient).  Reads the forward's input;
 /// accumulates.
-public func reluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+func reluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                          count: Int) {
     for i in 0..<count where x[i] > 0 { dx[i] += dy[i] }
 }

@@ -3,25 +3,25 @@ import Foundation
 /// The header of a safetensors file, split from its data section and checked once for every
 /// reader: the tensor reader (`SafeTensors`) and the checkpoint seal (Training/Checkpoint.swift)
 /// both start here, so both see the same limits and the same JSON.
-public struct SafeTensorsHeader {
+package struct SafeTensorsHeader {
     /// The largest header accepted: safetensors' own limit (its Rust reader refuses longer
     /// headers), so a longer length is damage, never a header to allocate for.
-    public static let maximumBytes = 100_000_000
+    static let maximumBytes = 100_000_000
 
     /// The top-level members in file order (tensors and `__metadata__`).
     let members: [(String, HeaderJSON)]
     /// Where the data section starts: 8 + the header length.
-    public let dataStart: Int
+    package let dataStart: Int
     /// The data section's length the tensors claim: their largest end offset.
-    public let claimedDataLength: Int
+    package let claimedDataLength: Int
     /// `__metadata__`: string keys to string values.
-    public let metadata: [String: String]
+    let metadata: [String: String]
 
     /// Splits and checks `bytes`: the length word, the JSON (an object, no name twice), the
     /// metadata (strings), each tensor's `data_offsets` (two integers, begin <= end). Does not
     /// require the data section to be present (`claimedDataLength` says how long it must be).
     /// - Throws: `SafeTensorsError` naming `file` and the place.
-    public init(_ bytes: UnsafeRawBufferPointer, file: String) throws {
+    init(_ bytes: UnsafeRawBufferPointer, file: String) throws {
         guard bytes.count >= 8 else { throw SafeTensorsError.truncated(file: file, byteCount: bytes.count) }
         let headerLength = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard headerLength <= UInt64(Self.maximumBytes) else {
@@ -68,7 +68,7 @@ public struct SafeTensorsHeader {
     }
 
     /// `init` on a `Data`.
-    public init(_ data: Data, file: String) throws {
+    package init(_ data: Data, file: String) throws {
         self = try data.withUnsafeBytes { try SafeTensorsHeader($0, file: file) }
     }
 
@@ -88,7 +88,7 @@ public struct SafeTensorsHeader {
 
     /// The header as Foundation objects (integers as `Int`), for the checkpoint seal's
     /// canonical serialization.
-    public var foundationObject: [String: Any] {
+    package var foundationObject: [String: Any] {
         func convert(_ value: HeaderJSON) -> Any {
             switch value {
             case let .object(pairs): Dictionary(pairs.map { ($0.0, convert($0.1)) }, uniquingKeysWith: { first, _ in first })

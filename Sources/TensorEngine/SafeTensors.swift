@@ -23,6 +23,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case duplicateName(file: String, tensor: String)
     case cannotWrite(file: String, reason: String)
 
+    /// A one-line message naming the file, the tensor (where there is one) and the problem.
     public var description: String {
         switch self {
         case let .unreadable(file, reason): "\(file): cannot read: \(reason)"
@@ -55,12 +56,14 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
 public struct SafeTensors {
     /// Tensor names in header order (files we write keep insertion order).
     public private(set) var names: [String] = []
+    /// The tensors by name, converted to Float32.
     public private(set) var tensors: [String: Tensor] = [:]
     /// Each tensor's dtype in the file it came from ("F32" for added ones).
     public private(set) var dtypes: [String: String] = [:]
     /// `__metadata__`: string keys to string values.
     public var metadata: [String: String] = [:]
 
+    /// An empty file: no tensors, no metadata.
     public init() {}
 
     /// Reads a file (memory-mapped; tensors are copied out, so the map is released after).
@@ -73,10 +76,12 @@ public struct SafeTensors {
     }
 
     /// Parses the bytes of a safetensors file; `file` names it in errors.
+    /// - Throws: `SafeTensorsError` for anything malformed.
     public init(data: Data, file: String) throws {
         self = try data.withUnsafeBytes { try SafeTensors.parse($0, file: file) }
     }
 
+    /// The tensor named `name`, or nil.
     public subscript(name: String) -> Tensor? { tensors[name] }
 
     /// Adds or replaces a tensor (written as F32, in insertion order).
@@ -210,6 +215,7 @@ public struct SafeTensors {
     }
 
     /// Writes the file atomically (temporary file, then rename).
+    /// - Throws: `SafeTensorsError.cannotWrite` naming the file.
     public func write(to url: URL) throws {
         do { try serialized().write(to: url, options: .atomic) }
         catch { throw SafeTensorsError.cannotWrite(file: url.path, reason: error.localizedDescription) }

@@ -4,7 +4,7 @@ import Parallel
 // MARK: - Softmax over the last dimension
 
 /// y = exp(x - max)/Σ exp(x - max) per row.  x, y: [R, C] (y may alias x). Saves y for backward.
-public func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, columns c: Int) {
+func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, columns c: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)
     parallelChunks(rows, minimumChunk: max(1, 8192 / max(c, 1))) { range in   // chunk writes its rows
         for r in range { softmaxRow(UnsafePointer(xs.base + r &* c), ys.base + r &* c, c) }
@@ -12,7 +12,7 @@ public func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 }
 
 /// dx += y·(dy - Σ dy·y) per row.  Reads the forward's output y; accumulates into dx.
-public func softmaxBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+func softmaxBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                             rows: Int, columns c: Int) {
     let ys = SharedPointer(y), dys = SharedPointer(dy), dxs = SharedPointer(dx)
     parallelChunks(rows, minimumChunk: max(1, 8192 / max(c, 1))) { range in   // chunk writes its rows

@@ -3,12 +3,12 @@ import Foundation
 /// Memory for tensor elements: `count` Float32 values, 64-byte aligned (one cache line, and the
 /// alignment of the widest SIMD load), zero-initialised, freed when the last reference goes.
 /// Shared between a tensor and its views; element access goes through `Tensor`.
-public final class TensorStorage: @unchecked Sendable {
+final class TensorStorage: @unchecked Sendable {
     /// Sound to share across threads only while workers read it or write disjoint ranges.
-    public let base: UnsafeMutablePointer<Float>
-    public let count: Int
+    let base: UnsafeMutablePointer<Float>
+    let count: Int
 
-    public init(count: Int) {
+    init(count: Int) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
         Engine.countAllocation()
         TensorMemory.allocated(max(count, 1) * MemoryLayout<Float>.stride)
@@ -45,19 +45,19 @@ func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
 /// Bytes held by tensor storages (values, gradients, activations, packed weights; not the
 /// GEMM scratch pool): how the tests check what a model holds, and how `bench forward`
 /// separates the model's memory from the process's.
-public enum TensorMemory {
+package enum TensorMemory {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var live = 0
     nonisolated(unsafe) private static var peak = 0
 
     /// Bytes of tensor storage alive now.
-    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
 
     /// The most `liveBytes` has been since the start or the last `resetPeak()`.
-    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    package static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
 
     /// Starts a new peak from what is alive now.
-    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
+    package static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
 
     static func allocated(_ bytes: Int) {
         lock.lock(); live += bytes; peak = max(peak, live); lock.unlock()
@@ -73,9 +73,10 @@ public enum TensorMemory {
 /// seen by all. Activations and workspaces are made once per shape and written in place by the
 /// kernels (a training step allocates nothing after the first). `copy()` makes an independent one.
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
-    public let storage: TensorStorage
+    let storage: TensorStorage
     /// Element offset of this view in `storage`.
-    public let offset: Int
+    let offset: Int
+    /// The dimensions, outermost first (e.g. [B, 3, H, W] for a batch of images).
     public let shape: [Int]
 
     /// A zero-filled tensor of `shape`.
@@ -110,14 +111,16 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
+    /// Number of dimensions.
     public var rank: Int { shape.count }
 
     /// Pointer to the first element. Kernels take this once, outside their loops.
-    public var data: UnsafeMutablePointer<Float> { storage.base + offset }
+    package var data: UnsafeMutablePointer<Float> { storage.base + offset }
 
     /// The elements, row-major (a copy).
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
+    /// The element at flat row-major `index` (0..<count); writing goes to the shared storage.
     public subscript(_ index: Int) -> Float {
         get { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); return data[index] }
         nonmutating set { precondition(index >= 0 && index < count, "Tensor index \(index) out of \(count)"); data[index] = newValue }
@@ -160,6 +163,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         data.update(from: source.data, count: count)
     }
 
+    /// The shape and the first eight elements, e.g. `Tensor[2, 3][0.1, ...]`.
     public var description: String {
         let preview = scalars.prefix(8).map { String(format: "%.5g", $0) }.joined(separator: ", ")
         return "Tensor\(shape)[\(preview)\(count > 8 ? ", ..." : "")]"

@@ -5,28 +5,28 @@
 /// Blocks that run one at a time (the blocks of a ViT, or two ViTs run block by block) may
 /// share one workspace, so that a deep model holds one block's worth of them; each buffer is
 /// sized on first use at a shape and reused after.
-public final class BlockWorkspace {
+package final class BlockWorkspace {
     // Backward: the block's and its attention's and MLP's gradient buffers.
     var dMiddle: Tensor?, dNormalized: Tensor?, dAttended: Tensor?, dQKV: Tensor?, dActivated: Tensor?, dHidden: Tensor?
     // Inference: a norm's output, its statistics, the fused qkv, P, attention output, MLP hidden.
     var normalized: Tensor?, mean: Tensor?, rstd: Tensor?, qkv: Tensor?, probabilities: Tensor?, attended: Tensor?
     var hidden: Tensor?
 
-    public init() {}
+    package init() {}
 }
 
 /// timm `Attention`: qkv projection, multi-head scaled dot-product attention, output projection.
 /// Parameters `NAME.qkv.weight` [3C, C], `NAME.qkv.bias` [3C], `NAME.proj.weight` [C, C],
 /// `NAME.proj.bias` [C]. Input and output [B, N, C].
-public final class MultiHeadAttention: Module {
-    public let qkv: Linear, proj: Linear
-    public let channels: Int, heads: Int
+package final class MultiHeadAttention: Module {
+    let qkv: Linear, proj: Linear
+    let channels: Int, heads: Int
     /// Gradient buffers and inference temporaries (shareable between blocks).
     let workspace: BlockWorkspace
     private var attended: Tensor?, probabilities: Tensor?
     private var shape: (b: Int, n: Int) = (0, 0)
 
-    public init(channels: Int, heads: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
+    init(channels: Int, heads: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
         precondition(heads > 0 && channels % heads == 0, "attention: \(channels) channels do not split into \(heads) heads")
         self.channels = channels
         self.heads = heads
@@ -35,10 +35,10 @@ public final class MultiHeadAttention: Module {
         proj = Linear(inFeatures: channels, outFeatures: channels, name: qualified(name, "proj"))
     }
 
-    public var parameters: [Parameter] { qkv.parameters + proj.parameters }
+    package var parameters: [Parameter] { qkv.parameters + proj.parameters }
 
     /// x: [B, N, C] → [B, N, C]. Saves the attention probabilities [B, H, N, N].
-    public func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 3 && x.shape[2] == channels, "\(qkv.weight.name): input \(x.shape), expected [B, N, \(channels)]")
         let b = x.shape[0], n = x.shape[1]
         shape = (b, n)
@@ -53,7 +53,7 @@ public final class MultiHeadAttention: Module {
     /// y += attention(x) (`accumulating`: the residual add folded into proj's GEMM) or
     /// y = attention(x), saving nothing (inference). x, y: [B, N, C], distinct. Temporaries
     /// from the workspace.
-    public func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
+    func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
         precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape, "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")
         let b = x.shape[0], n = x.shape[1]
         let fused = reuse(&workspace.qkv, [b, n, 3 * channels])
@@ -65,7 +65,7 @@ public final class MultiHeadAttention: Module {
         proj.apply(out, into: y, accumulating: accumulating)
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    func backward(_ dy: Tensor, into dx: Tensor?) {
         let (b, n) = shape
         let dOut = reuse(&workspace.dAttended, [b, n, channels])
         dOut.fill(0)
@@ -79,34 +79,34 @@ public final class MultiHeadAttention: Module {
 }
 
 /// timm `Mlp`: fc1, GELU, fc2. Parameters `NAME.fc1.*` [hidden, C], `NAME.fc2.*` [C, hidden].
-public final class MLP: Module {
-    public let fc1: Linear, fc2: Linear
-    public let activation = GELU()
+package final class MLP: Module {
+    let fc1: Linear, fc2: Linear
+    let activation = GELU()
     /// Gradient buffers and inference temporaries (shareable between blocks).
     let workspace: BlockWorkspace
 
-    public init(channels: Int, hidden: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
+    init(channels: Int, hidden: Int, name: String, workspace: BlockWorkspace = BlockWorkspace()) {
         self.workspace = workspace
         fc1 = Linear(inFeatures: channels, outFeatures: hidden, name: qualified(name, "fc1"))
         fc2 = Linear(inFeatures: hidden, outFeatures: channels, name: qualified(name, "fc2"))
     }
 
-    public var parameters: [Parameter] { fc1.parameters + fc2.parameters }
+    package var parameters: [Parameter] { fc1.parameters + fc2.parameters }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor) -> Tensor {
         fc2.forward(activation.forward(fc1.forward(x)))
     }
 
     /// y += mlp(x) (`accumulating`: the residual add folded into fc2's GEMM) or y = mlp(x),
     /// saving nothing (inference; GELU in place on the hidden buffer). x, y: [..., C], distinct.
-    public func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
+    func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
         let hidden = reuse(&workspace.hidden, Array(x.shape.dropLast()) + [fc1.outFeatures])
         fc1.apply(x, into: hidden)
         geluForward(hidden.data, hidden.data, count: hidden.count)
         fc2.apply(hidden, into: y, accumulating: accumulating)
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    func backward(_ dy: Tensor, into dx: Tensor?) {
         let hiddenShape = Array(dy.shape.dropLast()) + [fc1.outFeatures]
         let dA = reuse(&workspace.dActivated, hiddenShape), dH = reuse(&workspace.dHidden, hiddenShape)
         dA.fill(0)
@@ -120,13 +120,13 @@ public final class MLP: Module {
 /// timm `Block` (pre-norm): x = x + attn(norm1(x)); x = x + mlp(norm2(x)). No dropout or drop
 /// path (timm's defaults for ViT-B fine-tuning are 0). Parameters under `NAME.norm1`, `NAME.attn`,
 /// `NAME.norm2`, `NAME.mlp`.
-public final class TransformerBlock: Module {
-    public let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, mlp: MLP
+package final class TransformerBlock: Module {
+    package let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, mlp: MLP
     /// Gradient buffers and inference temporaries; blocks run one at a time may share one.
-    public let workspace: BlockWorkspace
+    let workspace: BlockWorkspace
     private var afterAttention: Tensor?, output: Tensor?
 
-    public init(channels: Int, heads: Int, mlpRatio: Double = 4, eps: Float = 1e-6, name: String,
+    package init(channels: Int, heads: Int, mlpRatio: Double = 4, eps: Float = 1e-6, name: String,
                 workspace: BlockWorkspace = BlockWorkspace()) {
         self.workspace = workspace
         norm1 = LayerNorm(channels: channels, eps: eps, name: qualified(name, "norm1"))
@@ -136,12 +136,12 @@ public final class TransformerBlock: Module {
     }
 
     /// The block's `Linear` layers (qkv, proj, fc1, fc2), e.g. to pack their weights.
-    public var linears: [Linear] { [attention.qkv, attention.proj, mlp.fc1, mlp.fc2] }
+    package var linears: [Linear] { [attention.qkv, attention.proj, mlp.fc1, mlp.fc2] }
 
-    public var parameters: [Parameter] { norm1.parameters + attention.parameters + norm2.parameters + mlp.parameters }
+    package var parameters: [Parameter] { norm1.parameters + attention.parameters + norm2.parameters + mlp.parameters }
 
     /// x: [B, N, C] → [B, N, C] (the block's own buffer; the caller may edit it, e.g. MFF).
-    public func forward(_ x: Tensor) -> Tensor {
+    package func forward(_ x: Tensor) -> Tensor {
         let middle = reuse(&afterAttention, x.shape)
         addForward(x.data, attention.forward(norm1.forward(x)).data, middle.data, count: x.count)
         let y = reuse(&output, x.shape)
@@ -152,7 +152,7 @@ public final class TransformerBlock: Module {
     /// x ← block(x) in place, saving nothing (inference): x += attn(norm1(x)); x += mlp(norm2(x)),
     /// each residual add folded into its projection's GEMM. Temporaries from the workspace, so
     /// blocks sharing one hold a single block's activations.
-    public func inferInPlace(_ x: Tensor) {
+    package func inferInPlace(_ x: Tensor) {
         precondition(x.rank == 3, "\(norm1.weight.name): input \(x.shape), expected [B, N, C]")
         let rows = x.shape[0] * x.shape[1]
         let h = reuse(&workspace.normalized, x.shape)
@@ -163,7 +163,7 @@ public final class TransformerBlock: Module {
         mlp.infer(h, into: x, accumulating: true)
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         let dMid = reuse(&workspace.dMiddle, dy.shape), dNorm = reuse(&workspace.dNormalized, dy.shape)
         dMid.assign(dy)                                       // residual path of the second add
         dNorm.fill(0)
@@ -179,12 +179,12 @@ public final class TransformerBlock: Module {
 /// timm `PatchEmbed`: Conv2d(Cin, C, kernel = stride = P) as im2col + GEMM, flattened to tokens.
 /// Parameters `NAME.proj.weight` [C, Cin, P, P] and `NAME.proj.bias` [C].
 /// Input [B, Cin, H, W] (NCHW, normalized), output [B, (H/P)·(W/P), C].
-public final class PatchEmbed: Module {
-    public let weight: Parameter, bias: Parameter
-    public let inChannels: Int, channels: Int, patch: Int
+package final class PatchEmbed: Module {
+    package let weight: Parameter, bias: Parameter
+    let inChannels: Int, channels: Int, patch: Int
     private var input: Tensor?, columns: Tensor?, output: Tensor?, dColumns: Tensor?
 
-    public init(inChannels: Int = 3, channels: Int, patch: Int, name: String) {
+    package init(inChannels: Int = 3, channels: Int, patch: Int, name: String) {
         self.inChannels = inChannels
         self.channels = channels
         self.patch = patch
@@ -192,9 +192,9 @@ public final class PatchEmbed: Module {
         bias = Parameter(name: qualified(name, "proj.bias"), shape: [channels])
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
+    package var parameters: [Parameter] { [weight, bias] }
 
-    public func forward(_ image: Tensor) -> Tensor {
+    package func forward(_ image: Tensor) -> Tensor {
         precondition(image.rank == 4 && image.shape[1] == inChannels && image.shape[2] % patch == 0
                      && image.shape[3] % patch == 0,
                      "\(weight.name): image \(image.shape), expected [B, \(inChannels), H, W] with H, W multiples of \(patch)")
@@ -210,7 +210,7 @@ public final class PatchEmbed: Module {
     }
 
     /// dx: the image gradient (usually nil: pixels need none).
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         guard let image = input, let cols = columns else { preconditionFailure("\(weight.name): backward before forward") }
         let b = image.shape[0], h = image.shape[2], w = image.shape[3]
         let rows = cols.shape[0], rowLength = cols.shape[1]
@@ -229,12 +229,12 @@ public final class PatchEmbed: Module {
 
 /// timm's `cls_token` [1, 1, C] and `pos_embed` [1, Np + 1, C]: prepends the CLS token to the
 /// patch tokens and adds the position embedding (timm `_pos_embed`, no registers).
-public final class ClassTokenEmbedding: Module {
-    public let classToken: Parameter, positionEmbedding: Parameter
-    public let channels: Int, patchCount: Int
+package final class ClassTokenEmbedding: Module {
+    package let classToken: Parameter, positionEmbedding: Parameter
+    package let channels: Int, patchCount: Int
     private var output: Tensor?
 
-    public init(channels: Int, patchCount: Int, classTokenName: String = "cls_token",
+    package init(channels: Int, patchCount: Int, classTokenName: String = "cls_token",
                 positionEmbeddingName: String = "pos_embed") {
         self.channels = channels
         self.patchCount = patchCount
@@ -242,10 +242,10 @@ public final class ClassTokenEmbedding: Module {
         positionEmbedding = Parameter(name: positionEmbeddingName, shape: [1, patchCount + 1, channels])
     }
 
-    public var parameters: [Parameter] { [classToken, positionEmbedding] }
+    package var parameters: [Parameter] { [classToken, positionEmbedding] }
 
     /// patches [B, Np, C] → tokens [B, Np + 1, C].
-    public func forward(_ patches: Tensor) -> Tensor {
+    package func forward(_ patches: Tensor) -> Tensor {
         requireSame(Array(patches.shape.dropFirst()), [patchCount, channels], "\(positionEmbedding.name) input")
         let b = patches.shape[0]
         let y = reuse(&output, [b, patchCount + 1, channels])
@@ -254,7 +254,7 @@ public final class ClassTokenEmbedding: Module {
         return y
     }
 
-    public func backward(_ dy: Tensor, into dx: Tensor?) {
+    package func backward(_ dy: Tensor, into dx: Tensor?) {
         classTokenBackward(dy.data, dPatches: dx?.data, dCls: classToken.gradient.data,
                            dPosition: positionEmbedding.gradient.data, batch: dy.shape[0], patchCount: patchCount,
                            channels: channels)

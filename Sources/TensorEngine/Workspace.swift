@@ -14,7 +14,7 @@ public enum Engine {
     /// How many tensor storages and scratch buffers the engine has allocated (or regrown) so far.
     /// A training step after the first at a shape should leave it unchanged: take it before and
     /// after a step to check that a training step after the first allocates nothing.
-    public static var allocationCount: Int {
+    package static var allocationCount: Int {
         allocationLock.lock(); defer { allocationLock.unlock() }
         return allocations
     }

@@ -12,6 +12,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case cannotWrite(file: String, reason: String)
     case noneUsable(file: String, problems: [String])
 
+    /// A one-line message naming the file and why it cannot be used or written.
     public var description: String {
         switch self {
         case let .truncated(file, expected, actual): "\(file): truncated checkpoint (\(actual) bytes, header describes \(expected))"
@@ -40,7 +41,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// the temporary file into place. Killed at any moment, at least one of the two names holds a
 /// checkpoint that verifies, and `loadLatestGood` finds it.
 public enum CheckpointContainer {
-    public static let checksumKey = "checksum"
+    static let checksumKey = "checksum"
 
     /// `bytes` (a safetensors file) with its checksum set.
     /// - Throws: `CheckpointError.malformed` if `bytes` is not a safetensors file.

@@ -9,14 +9,14 @@ import ImageCodec
 /// clouds and pale blue up high as sky, saturated blue as water, dim bluish gray as rock, green as tree (dark) or grass
 /// (light), reddish brown as earth, gray as rock. They are not a segmentation model, and a
 /// model's answer with such a map says little; real use passes HRNet's maps (`predict --seg`).
-public enum ColorRuleSegmentation {
+enum ColorRuleSegmentation {
     /// The rules' classes (ADE20K, 0-based, SceneParsing `objectInfo150` order); every one of
     /// them also occurs in the synthetic maps (`ADE20KClass`).
-    public static let classesUsed: [UInt8] = [ADE20KClass.sky, ADE20KClass.water, ADE20KClass.tree, ADE20KClass.grass,
+    static let classesUsed: [UInt8] = [ADE20KClass.sky, ADE20KClass.water, ADE20KClass.tree, ADE20KClass.grass,
                                               ADE20KClass.earth, ADE20KClass.rock]
 
     /// The map of `image`, the image's size.
-    public static func map(of image: Image) -> SegmentationMap {
+    static func map(of image: Image) -> SegmentationMap {
         var classes = [UInt8](repeating: 0, count: image.width * image.height)
         for y in 0..<image.height {
             let upper = 2 * y + 1 < image.height          // the pixel centre lies above the middle

@@ -5,9 +5,12 @@ import TransLocator
 /// checked together, so that a value contradicting another object is an error naming the file
 /// and the field when the file is read, never a trap later.
 public struct ConfigFile: Sendable, Equatable {
+    /// The `"model"` object: the architecture.
     public var model: ModelConfig
+    /// The `"training"` object: optimizer, schedule, batch, loss and augmentation settings.
     public var training: TrainingConfig
 
+    /// A config from its two parts, unchecked (files are checked when read).
     public init(model: ModelConfig, training: TrainingConfig) {
         self.model = model
         self.training = training

@@ -23,6 +23,7 @@ public final class Demo {
         public var imageCount = 3000
         /// Optimizer steps of `trainingConfig.batchSize` images.
         public var steps = 200
+        /// Seed of the synthetic data, the initialization and the training order.
         public var seed: UInt64 = 0
         /// Side of the synthetic photos, pixels; nil: the config's `resize_short_side`, so
         /// training never resamples them (and drawing is cheaper than `synthesize`'s 96).
@@ -32,19 +33,28 @@ public final class Demo {
         /// Share of the steps spent warming up.
         public var warmupShare = 0.1
 
+        /// The defaults: 3000 photos, 200 steps, seed 0, the config's image size and learning rate.
         public init() {}
     }
 
+    /// The folder everything is written to.
     public let directory: URL
+    /// What the demo does, and how much of it.
     public let settings: Settings
+    /// The model and training settings.
     public let config: ConfigFile
+    /// The model's architecture (`config.model`).
     public var modelConfig: ModelConfig { config.model }
+    /// The training settings (`config.training`).
     public var trainingConfig: TrainingConfig { config.training }
 
+    /// `data/`: the synthetic data set.
     public var dataDirectory: URL { directory.appendingPathComponent("data") }
+    /// `partitions/`: the coarse, middle and fine cells of the training split.
     public var partitionDirectory: URL { directory.appendingPathComponent("partitions") }
     /// The training loop's checkpoints go here; the demo cannot resume, so `train` removes them.
     var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    /// `model.safetensors`: the trained model file.
     public var modelURL: URL { directory.appendingPathComponent("model.safetensors") }
     /// The file that marks a folder as a demo's, so a rerun may clear it (`prepareDirectory`).
     public var markerURL: URL { directory.appendingPathComponent("demo.json") }
@@ -54,6 +64,7 @@ public final class Demo {
     /// Set by `train`: the trained model with its partitions.
     public private(set) var modelFile: ModelFile?
 
+    /// A demo writing into `directory`; nothing is written until `prepareDirectory()`.
     /// - Parameter config: the model and its training settings (configs/tiny.json); the demo
     ///   takes batch size, optimizer, augmentation and partition settings from it, and its own
     ///   step count and schedule.
@@ -193,6 +204,7 @@ public final class Demo {
     }
 
     /// Replaces the marker `demo.json` with the finished run's document.
+    /// - Throws: `DemoError.cannotWrite`.
     public func writeResult(_ json: String) throws {
         try write(json + "\n", to: markerURL)
     }
@@ -211,6 +223,7 @@ public enum DemoError: Error, CustomStringConvertible, Equatable {
     case cannotWrite(file: String, reason: String)
     case stageOrder(String, before: String)
 
+    /// A one-line message saying what went wrong and what to do.
     public var description: String {
         switch self {
         case let .foreignDirectory(path, reason):

@@ -7,15 +7,19 @@ import TensorEngine
 public struct GeoEvaluation: Sendable {
     /// The images' names (manifest paths), truths and predictions, in input order.
     public let images: [String]
+    /// The true coordinates (degrees), one per image.
     public let truths: [GeoCoordinate]
+    /// The predicted coordinates (degrees), one per image.
     public let predictions: [GeoCoordinate]
     /// Great-circle error of each prediction (km, R = 6371).
     public let distancesKm: [Double]
+    /// The paper's five-scale accuracies, mean and median error.
     public let table: AccuracyTable
 
     /// The scale names of the paper's Table 1, in `AccuracyTable.thresholdsKm` order.
     public static let scaleNames = ["Street", "City", "Region", "Country", "Continent"]
 
+    /// Scores `predictions` against `truths` (great-circle distances, the accuracy table).
     /// - Parameters:
     ///   - images: one name per prediction (for the predictions CSV).
     ///   - truths, predictions: degrees, as many as `images`; must not be empty.
@@ -33,7 +37,7 @@ public struct GeoEvaluation: Sendable {
 
     /// The baseline that always answers the most populous cell's mean coordinate (the one
     /// holding the most training images; the lowest class label among ties).
-    public static func mostPopulousCell(of partition: Partition) -> GeoCoordinate {
+    package static func mostPopulousCell(of partition: Partition) -> GeoCoordinate {
         precondition(partition.count > 0, "baseline of an empty partition")
         let best = partition.cells.max { a, b in
             a.imageCount != b.imageCount ? a.imageCount < b.imageCount : a.classLabel > b.classLabel
@@ -51,25 +55,25 @@ public struct GeoEvaluation: Sendable {
 
     /// The `--json` document (docs/ARCHITECTURE.md "CLI contracts"): `{"images": N, "accuracy": {"1": %, "25": %, "200": %,
     /// "750": %, "2500": %}, "meanKm": x, "medianKm": y}`; keys in that order.
-    public var json: String {
+    package var json: String {
         "{\"images\": \(table.count), \"accuracy\": \(accuracyJSON), \"meanKm\": \(JSONLiteral.number(table.meanKm)), "
             + "\"medianKm\": \(JSONLiteral.number(table.medianKm))}"
     }
 
     /// `{"1": %, "25": %, ...}`: the threshold in km (an integer) to the percent within it.
-    public var accuracyJSON: String {
+    var accuracyJSON: String {
         let pairs = zip(AccuracyTable.thresholdsKm, table.percentWithin).map { "\"\(Int($0))\": \(JSONLiteral.number($1))" }
         return "{" + pairs.joined(separator: ", ") + "}"
     }
 
     /// The paper's table as text: one header row, then `label` with the five percentages,
     /// and mean / median error. `label` names the row (e.g. the model, "baseline").
-    public func tableText(label: String = "model") -> String {
+    package func tableText(label: String = "model") -> String {
         Self.tableText(rows: [(label, self)])
     }
 
     /// Several evaluations as rows of one table (e.g. the model beside the baseline).
-    public static func tableText(rows: [(label: String, evaluation: GeoEvaluation)]) -> String {
+    package static func tableText(rows: [(label: String, evaluation: GeoEvaluation)]) -> String {
         let labelWidth = max(8, rows.map(\.label.count).max() ?? 0)
         let headers = zip(scaleNames, AccuracyTable.thresholdsKm).map { "\($0) \(Int($1)) km" }
         var text = "".padding(toLength: labelWidth, withPad: " ", startingAt: 0)
@@ -87,7 +91,7 @@ public struct GeoEvaluation: Sendable {
 
     /// The `--predictions` CSV: `image,lat,lon,pred_lat,pred_lon,distance_km`, one row per image
     /// in input order; coordinates printed to round-trip exactly.
-    public var predictionsCSV: String {
+    package var predictionsCSV: String {
         var text = "image,lat,lon,pred_lat,pred_lon,distance_km\n"
         for i in images.indices {
             text += csvField(images[i]) + ",\(truths[i].latitude),\(truths[i].longitude),"

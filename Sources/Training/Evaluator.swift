@@ -8,9 +8,13 @@ import TransLocator
 /// and centre-cropped (or TenCrop, logits averaged), the top fine cell (or the hierarchical
 /// product p_fine · p_middle · p_coarse) answered with its mean coordinate.
 public struct Evaluator {
+    /// The model and the partitions and preprocessing it was trained with.
     public let modelFile: ModelFile
+    /// Average the logits of torchvision's TenCrop instead of one centre crop.
     public var tenCrop = false
+    /// Rank by p_fine · p_middle(parent) · p_coarse(parent) instead of p_fine.
     public var hierarchical = false
+    /// Count an error equal to a threshold as within it (GeoEstimation's `<=`; the paper's is `<`).
     public var inclusive = false
     /// Skip (and count) rows whose file is missing or does not decode, instead of failing.
     public var skipInvalid = false
@@ -19,12 +23,14 @@ public struct Evaluator {
     /// When set, the result also holds eq. 8's loss over the images these labels cover.
     public var lossLabels: LossLabels?
 
+    /// An evaluator with the defaults: centre crop, fine cells, strict thresholds, 16 images a batch.
     public init(modelFile: ModelFile) {
         self.modelFile = modelFile
     }
 
     /// What an evaluation found.
     public struct Result {
+        /// The accuracy table and per-image predictions of the scored images.
         public var evaluation: GeoEvaluation
         /// Rows left out (only with `skipInvalid`), in row order.
         public var skipped: [ManifestError]
@@ -32,6 +38,7 @@ public struct Evaluator {
         public var loss: ValidationLoss?
     }
 
+    /// Predicts every image of `manifest` and scores the predictions against its coordinates.
     /// - Parameter progress: called with the number of images done.
     /// - Throws: `ManifestError` naming file:line for a missing or undecodable image or map
     ///   (unless `skipInvalid`), the model's `ModelInputError`, or `EvaluationError.nothingToScore`
@@ -106,7 +113,7 @@ public struct ValidationLoss: Sendable, Equatable {
     public var images: Int
 
     /// `{"total": x, "coarse": x, ...}` in `HeadName` order.
-    public var json: String {
+    package var json: String {
         let heads = HeadName.allCases.compactMap { head in perHead[head].map { ", \"\(head.rawValue)\": \(JSONLiteral.number($0))" } }
         return "{\"total\": \(JSONLiteral.number(total))" + heads.joined() + ", \"images\": \(images)}"
     }
@@ -115,13 +122,16 @@ public struct ValidationLoss: Sendable, Equatable {
 /// What labels a validation image for the loss: the training partitions (an image's class is
 /// the cell that contains it, as for training), the scene mapping, eq. 8's weights.
 public struct LossLabels: Sendable {
+    /// The training partitions: an image's class in each is the cell that contains it.
     public var partitions: GeoPartitions
+    /// Maps Places365 categories to 3 or 16 scene classes; nil for the 365 classes themselves.
     public var hierarchy: SceneHierarchy?
     /// The model's scene head size; 0 for none.
     public var sceneClasses: Int
     /// Eq. 8's weight of each head.
     public var weights: [HeadName: Double]
 
+    /// Labels from the training partitions and scene mapping; `config` gives eq. 8's weights.
     public init(partitions: GeoPartitions, hierarchy: SceneHierarchy?, sceneClasses: Int, config: TrainingConfig) {
         self.partitions = partitions
         self.hierarchy = hierarchy
@@ -176,13 +186,19 @@ private struct LossSums {
 /// the model scored on a validation manifest as `eval` would (centre crop, fine cells), with
 /// eq. 8's loss, and the score that picks the best model.
 public struct EpochValidator {
+    /// The validation images.
     public let manifest: Manifest
+    /// The training partitions (the model's heads).
     public let partitions: GeoPartitions
+    /// How validation photos are resized (the model file's).
     public let preprocessing: Preprocessing
+    /// What labels a validation image for eq. 8's loss.
     public let lossLabels: LossLabels
     /// Leave out (and count) images that are missing or do not decode, instead of failing.
     public var skipInvalid: Bool
 
+    /// A validator for `manifest`; `hierarchy`, `sceneClasses` and `config` give the loss labels
+    /// and weights (`LossLabels`).
     public init(manifest: Manifest, partitions: GeoPartitions, preprocessing: Preprocessing, hierarchy: SceneHierarchy?,
                 sceneClasses: Int, config: TrainingConfig, skipInvalid: Bool = true) {
         self.manifest = manifest
@@ -213,6 +229,7 @@ public struct EpochValidator {
 public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case nothingToScore(file: String, skipped: Int)
 
+    /// A one-line message naming the manifest and how many images were skipped.
     public var description: String {
         switch self {
         case let .nothingToScore(file, skipped): "\(file): no image could be scored (\(skipped) skipped)"

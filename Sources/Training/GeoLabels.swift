@@ -7,19 +7,19 @@ import GeoCells
 /// An image is kept only if some cell of *every* level contains it: GeoEstimation assigns the
 /// classes from the partitions and drops images without one (their cells were deleted for holding
 /// <= tau_min images). The dropped images are counted, never silently lost.
-public struct GeoLabels: Sendable, Equatable {
+struct GeoLabels: Sendable, Equatable {
     /// Indices (into the labelled coordinates) of the images kept, ascending.
-    public let keptIndices: [Int]
+    let keptIndices: [Int]
     /// `classes[level][k]`: the class of image `keptIndices[k]` in partition `level`.
-    public let classes: [[Int32]]
+    let classes: [[Int32]]
     /// Images outside some level's cells, left out.
-    public let outsideCount: Int
+    let outsideCount: Int
 
     /// - Parameters:
     ///   - coordinates: the images' coordinates (degrees).
     ///   - partitions: one partition a level, coarse first.
     /// - Complexity: O(n · levels · log cells), parallel over chunks of images.
-    public init(coordinates: Coordinates, partitions: [Partition]) {
+    init(coordinates: Coordinates, partitions: [Partition]) {
         let count = coordinates.count
         let levels = partitions.count
         // Worker c writes only its chunk's slots of `labels` (level-major) and of `inside`.
@@ -50,5 +50,5 @@ public struct GeoLabels: Sendable, Equatable {
         outsideCount = count - kept.count
     }
 
-    public var count: Int { keptIndices.count }
+    var count: Int { keptIndices.count }
 }

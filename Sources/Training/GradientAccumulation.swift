@@ -11,10 +11,14 @@ import Foundation
 ///
 /// which equals one big batch's gradient exactly in real arithmetic (test: `weights sum to 1`).
 public struct AccumulationPlan: Sendable, Equatable {
+    /// Images in an epoch.
     public let imageCount: Int
+    /// Images per optimizer step (the last step of an epoch may have fewer).
     public let batchSize: Int
+    /// Most images per forward/backward pass (at most `batchSize`).
     public let microBatchSize: Int
 
+    /// The plan for an epoch of `imageCount` images; `microBatchSize` is capped at `batchSize`.
     public init(imageCount: Int, batchSize: Int, microBatchSize: Int) {
         precondition(imageCount >= 0 && batchSize >= 1 && microBatchSize >= 1,
                      "accumulation of \(imageCount) images, batch \(batchSize), micro-batch \(microBatchSize)")
@@ -27,14 +31,14 @@ public struct AccumulationPlan: Sendable, Equatable {
     public var stepsPerEpoch: Int { (imageCount + batchSize - 1) / batchSize }
 
     /// Positions in the epoch's order of step `step`'s images.
-    public func images(ofStep step: Int) -> Range<Int> {
+    func images(ofStep step: Int) -> Range<Int> {
         precondition((0..<stepsPerEpoch).contains(step), "step \(step) of \(stepsPerEpoch)")
         return step * batchSize ..< min(imageCount, (step + 1) * batchSize)
     }
 
     /// Step `step`'s micro-batches: positions in the epoch's order, and the weight of each one's
     /// mean-loss gradient (its share of the step's images).
-    public func microBatches(ofStep step: Int) -> [(positions: Range<Int>, weight: Double)] {
+    func microBatches(ofStep step: Int) -> [(positions: Range<Int>, weight: Double)] {
         let range = images(ofStep: step)
         return stride(from: range.lowerBound, to: range.upperBound, by: microBatchSize).map { start in
             let positions = start ..< min(range.upperBound, start + microBatchSize)
@@ -44,5 +48,5 @@ public struct AccumulationPlan: Sendable, Equatable {
 
     /// The (step, micro-batch) an epoch position falls in: resume restarts at a step boundary,
     /// so a checkpoint records `step`, never a position inside one.
-    public func step(containingPosition position: Int) -> Int { position / batchSize }
+    func step(containingPosition position: Int) -> Int { position / batchSize }
 }

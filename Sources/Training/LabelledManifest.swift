@@ -6,6 +6,7 @@ import TransLocator
 /// model has a scene head, its scene class. Images outside the partitions are left out and
 /// counted (`outsideCount`), as GeoEstimation does.
 public struct LabelledManifest: Sendable {
+    /// The manifest, every row included (labelled or not).
     public let manifest: Manifest
     /// Indices into `manifest.entries` of the labelled images, ascending.
     public let entryIndices: [Int]
@@ -14,8 +15,10 @@ public struct LabelledManifest: Sendable {
     /// Per labelled image: the scene class for a head of `sceneClasses` outputs; empty when the
     /// model has no scene head.
     public let scene: [Int32]
+    /// Images left out because no cell of some partition contains them.
     public let outsideCount: Int
 
+    /// Labels every image of `manifest` that all three partitions cover.
     /// - Parameters:
     ///   - hierarchy: maps the manifest's Places365 indices to 3 or 16 groups; not needed when
     ///     `sceneClasses` is 0 (no scene head) or 365 (the raw index).
@@ -50,6 +53,7 @@ public struct LabelledManifest: Sendable {
         outsideCount = labels.outsideCount
     }
 
+    /// Number of labelled images.
     public var count: Int { entryIndices.count }
 
     /// The scene head's class of Places365 category `category`: through the hierarchy for 3 or
@@ -59,7 +63,7 @@ public struct LabelledManifest: Sendable {
     }
 
     /// The labels of labelled images `indices`, per head, as the training step takes them.
-    public func labels(of indices: [Int]) -> [HeadName: [Int]] {
+    func labels(of indices: [Int]) -> [HeadName: [Int]] {
         var result: [HeadName: [Int]] = [
             .coarse: indices.map { Int(coarse[$0]) },
             .middle: indices.map { Int(middle[$0]) },
@@ -76,6 +80,7 @@ public enum LabelError: Error, CustomStringConvertible, Equatable {
     case sceneOutsideHierarchy(file: String, line: Int, scene: Int, categories: Int)
     case needsHierarchy(sceneClasses: Int)
 
+    /// A one-line message naming file:line (where there is one) and what to do.
     public var description: String {
         switch self {
         case let .missingScene(file, line, classes):

@@ -12,11 +12,16 @@ import Foundation
 ///
 /// so warm-up ends exactly at η, and the cosine starts there and reaches η_f after the last step.
 public struct LearningRateSchedule: Sendable, Equatable {
+    /// Peak rate η, reached at the end of warm-up.
     public var baseLearningRate: Double
+    /// Warm-up steps W.
     public var warmupSteps: Int
+    /// Steps T in all, warm-up included; the rate stays at η_f after them.
     public var totalSteps: Int
+    /// Final rate over base rate, η_f / η.
     public var finalScale: Double
 
+    /// A schedule from its parameters (steps are optimizer steps); needs W <= T and non-negative rates.
     public init(baseLearningRate: Double, warmupSteps: Int, totalSteps: Int, finalScale: Double) {
         precondition(warmupSteps >= 0 && totalSteps >= warmupSteps && baseLearningRate >= 0 && finalScale >= 0,
                      "schedule base \(baseLearningRate), warm-up \(warmupSteps), total \(totalSteps), final x\(finalScale)")

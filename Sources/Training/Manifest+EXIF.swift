@@ -3,14 +3,14 @@ import ImageCodec
 
 extension Manifest {
     /// The photos of a folder that carry where they were taken (`translocator manifest`).
-    public struct EXIFScan: Sendable {
+    package struct EXIFScan: Sendable {
         /// Photos with an EXIF GPS position, in path order.
-        public var manifest: Manifest
+        package var manifest: Manifest
         /// JPEG and PNG files without a usable GPS position (absent, incomplete or out of range), as
         /// paths relative to the scanned folder.
-        public var withoutGPS: [String]
+        package var withoutGPS: [String]
         /// Files that could not be read at all, with the reason, as paths relative to the folder.
-        public var unreadable: [(path: String, reason: String)] = []
+        package var unreadable: [(path: String, reason: String)] = []
     }
 
     /// Lists the photos under `folder` (recursively, `.jpg`/`.jpeg`/`.png` in any case, sorted by
@@ -19,7 +19,7 @@ extension Manifest {
     /// - Parameter manifestDirectory: where the manifest will be written: photos under it get
     ///   paths relative to it (as manifests resolve them), others absolute paths.
     /// - Throws: `ManifestError.missingFile` if `folder` cannot be listed.
-    public static func scanningEXIF(in folder: URL, manifestDirectory: URL) throws -> EXIFScan {
+    package static func scanningEXIF(in folder: URL, manifestDirectory: URL) throws -> EXIFScan {
         let root = folder.standardizedFileURL.resolvingSymlinksInPath()
         guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
             throw ManifestError.missingFile(file: folder.path, line: 0, column: "folder", path: folder.path)

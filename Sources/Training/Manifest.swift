@@ -9,6 +9,7 @@ public struct ManifestEntry: Sendable, Equatable {
     public var imagePath: String
     /// Degrees, latitude in [-90, 90], longitude in [-180, 180].
     public var latitude: Double
+    /// Degrees, longitude in [-180, 180].
     public var longitude: Double
     /// The segmentation map's path as written (`seg` column), or nil.
     public var segmentationPath: String?
@@ -17,6 +18,8 @@ public struct ManifestEntry: Sendable, Equatable {
     /// 1-based line of the row, for errors found later (a missing file, an undecodable image).
     public var line: Int
 
+    /// An entry from its fields: paths as written in a manifest, coordinates in degrees, `line` the
+    /// 1-based row (0 for one not read from a file).
     public init(imagePath: String, latitude: Double, longitude: Double, segmentationPath: String? = nil,
                 scene: Int? = nil, line: Int = 0) {
         self.imagePath = imagePath
@@ -27,6 +30,7 @@ public struct ManifestEntry: Sendable, Equatable {
         self.line = line
     }
 
+    /// Where the image was taken (degrees).
     public var coordinate: GeoCoordinate { GeoCoordinate(latitude: latitude, longitude: longitude) }
 }
 
@@ -36,6 +40,7 @@ public enum ManifestError: Error, CustomStringConvertible, Equatable {
     case unreadableImage(file: String, line: Int, path: String, reason: String)
     case unreadableMap(file: String, line: Int, path: String, reason: String)
 
+    /// A one-line message: `file:line: problem`, naming the path.
     public var description: String {
         switch self {
         case let .missingFile(file, line, column, path): "\(file):\(line): \(column) '\(path)' does not exist"
@@ -58,18 +63,21 @@ public struct Manifest: Sendable {
     public let file: String
     /// The folder relative paths are resolved against.
     public let directory: URL
+    /// The rows, in file order.
     public var entries: [ManifestEntry]
     /// Rows dropped for a bad value (only when read with `skipInvalid`).
     public let skippedRows: Int
     /// The first dropped row's error, for a warning.
     public let firstSkipped: CSVError?
 
-    public static let imageNames: Set<String> = ["image", "img_id", "path"]
-    public static let segmentationNames: Set<String> = ["seg", "segmentation"]
-    public static let sceneNames: Set<String> = ["scene", "s365_label"]
+    static let imageNames: Set<String> = ["image", "img_id", "path"]
+    static let segmentationNames: Set<String> = ["seg", "segmentation"]
+    static let sceneNames: Set<String> = ["scene", "s365_label"]
     /// Places365 has 365 categories (Zhou et al., TPAMI 2017).
-    public static let places365Count = 365
+    static let places365Count = 365
 
+    /// A manifest of `entries` held in memory; relative paths resolve against `directory`, and
+    /// errors call it `file`.
     public init(entries: [ManifestEntry], directory: URL, file: String = "manifest") {
         self.entries = entries
         self.directory = directory
@@ -90,7 +98,7 @@ public struct Manifest: Sendable {
     /// [-180, 180] (finite), a scene index in 0..<365 if given; an empty `seg` or `scene` field
     /// means none for that row.
     /// - Throws: `CSVError` (`.missingColumn`, `.badValue` with file:line, `.empty`).
-    public init(reading reader: CSVReader, directory: URL, skipInvalid: Bool = false) throws {
+    init(reading reader: CSVReader, directory: URL, skipInvalid: Bool = false) throws {
         let file = reader.file
         var columns: Columns?
         var entries: [ManifestEntry] = []
@@ -116,6 +124,7 @@ public struct Manifest: Sendable {
         self.firstSkipped = firstSkipped
     }
 
+    /// Number of entries.
     public var count: Int { entries.count }
 
     /// Every entry's coordinates, for `Partition.build` and the labeller.
@@ -124,12 +133,14 @@ public struct Manifest: Sendable {
     }
 
     /// A path from the manifest resolved: absolute paths as they are, others under `directory`.
-    public func url(forPath path: String) -> URL {
+    func url(forPath path: String) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
     }
 
+    /// The entry's image file, resolved against `directory` when relative.
     public func imageURL(of entry: ManifestEntry) -> URL { url(forPath: entry.imagePath) }
 
+    /// The entry's segmentation map file, resolved against `directory` when relative; nil if it has none.
     public func segmentationURL(of entry: ManifestEntry) -> URL? { entry.segmentationPath.map(url(forPath:)) }
 
     /// The row's photo and, with `withSegmentation`, its map, decoded for the `InputPipeline`
@@ -161,7 +172,7 @@ public struct Manifest: Sendable {
     /// `eval` calls it with `skipMissing: false` (an error names file:line) unless `--skip-invalid`.
     /// - Returns: the kept manifest and the dropped rows' errors, in row order.
     /// - Throws: the first `ManifestError.missingFile` when `skipMissing` is false.
-    public func checkingFiles(skipMissing: Bool) throws -> (manifest: Manifest, missing: [ManifestError]) {
+    package func checkingFiles(skipMissing: Bool) throws -> (manifest: Manifest, missing: [ManifestError]) {
         var kept: [ManifestEntry] = []
         var missing: [ManifestError] = []
         kept.reserveCapacity(entries.count)
@@ -187,7 +198,7 @@ public struct Manifest: Sendable {
 
     /// The manifest in our layout (`image,lat,lon[,seg][,scene]`), coordinates printed to
     /// round-trip exactly; paths as stored.
-    public var csvText: String {
+    package var csvText: String {
         let hasSegmentation = entries.contains { $0.segmentationPath != nil }
         let hasScene = entries.contains { $0.scene != nil }
         var text = "image,lat,lon" + (hasSegmentation ? ",seg" : "") + (hasScene ? ",scene" : "") + "\n"

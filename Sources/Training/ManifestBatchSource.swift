@@ -15,8 +15,11 @@ import TransLocator
 /// Thread safety: `batch` runs on the prefetch thread while `recycle` and `problems` run on the
 /// loop's; the pool and the problem list are behind a lock.
 public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
+    /// The images and their labels.
     public let labelled: LabelledManifest
+    /// Prepares each photo and map (the model's resize and crop size).
     public let pipeline: InputPipeline
+    /// The training augmentation drawn for each image.
     public let augmentation: Augmentation
     /// The run's seed: with the epoch and the image's index, it fixes every augmentation draw.
     public let seed: UInt64
@@ -24,7 +27,7 @@ public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
     /// file:line, instead of skipping the image (`train --strict`).
     public let strict: Bool
     /// The most problems kept per epoch for the report (all are counted by the loop).
-    public static let problemsKeptPerEpoch = 20
+    static let problemsKeptPerEpoch = 20
 
     private let lock = NSLock()
     /// Guarded by `lock`: idle batch tensors by row count; problems by epoch.
@@ -33,6 +36,8 @@ public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
     /// Guarded by `lock`: batch tensor pairs made so far.
     private var made = 0
 
+    /// A source over `labelled`'s images, prepared by `pipeline` with `augmentation` drawn from
+    /// `seed`; `strict` throws on the first unreadable image instead of skipping it.
     public init(labelled: LabelledManifest, pipeline: InputPipeline, augmentation: Augmentation, seed: UInt64, strict: Bool = false) {
         self.labelled = labelled
         self.pipeline = pipeline
@@ -44,14 +49,17 @@ public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
     /// Whether batches carry the rendered maps (the model has the segmentation branch).
     public var useSegmentation: Bool { pipeline.usesSegmentation }
 
+    /// Labelled images an epoch visits.
     public var exampleCount: Int { labelled.count }
 
     /// The first problems met in `epoch` (at most `problemsKeptPerEpoch`), in the order found.
-    public func problems(inEpoch epoch: Int) -> [ManifestError] {
+    package func problems(inEpoch epoch: Int) -> [ManifestError] {
         lock.lock(); defer { lock.unlock() }
         return problemsByEpoch[epoch] ?? []
     }
 
+    /// Decodes, augments and writes images `indices` of `epoch` into a pooled batch; images that
+    /// fail are skipped and reported (`problems(inEpoch:)`).
     /// - Throws: with `strict`, the `ManifestError` (file:line) of the batch's first image that failed.
     public func batch(indices: [Int], epoch: Int) throws -> (batch: TrainingBatch?, skipped: [Int]) {
         let plane = pipeline.planeCount

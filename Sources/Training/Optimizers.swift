@@ -17,7 +17,7 @@ import Foundation
 ///   - parameters, gradients, momentumBuffer: `count` elements each; `gradients` is only read.
 ///   - learningRate: η of this step (the schedule's rate times the group's scale).
 ///   - momentum: μ (0.9 in the authors' code); weightDecay: λ (L2, added to the gradient).
-public func sgdStep(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+func sgdStep(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                     momentumBuffer b: UnsafeMutablePointer<Float>, count: Int,
                     learningRate: Double, momentum: Double, weightDecay: Double) {
     let eta = Float(learningRate), mu = Float(momentum), lambda = Float(weightDecay)
@@ -54,7 +54,7 @@ public func sgdStep(parameters p: UnsafeMutablePointer<Float>, gradients g: Unsa
 ///   - parameters, gradients, firstMoment (m), secondMoment (v): `count` elements each; the
 ///     moments start zeroed; `gradients` is only read.
 ///   - step: t >= 1, the number of this step (bias correction).
-public func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                       firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
                       count: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
                       weightDecay: Double, step: Int) {
@@ -97,16 +97,19 @@ public func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: Un
 /// weights x0.2, biases x0.0048). A parameter is a bias when its timm name ends in `bias`; every
 /// other tensor (weights, LayerNorm scales, `cls_token`, `pos_embed`) is in the weight group.
 public struct ParameterGroupScales: Sendable, Equatable {
+    /// Multiplier of the weight group's learning rate.
     public var weights: Double
+    /// Multiplier of the bias group's learning rate.
     public var biases: Double
 
+    /// Multipliers for weights and biases (default 1: one learning rate for all).
     public init(weights: Double = 1, biases: Double = 1) {
         self.weights = weights
         self.biases = biases
     }
 
     /// The multiplier of the parameter named `name` (timm naming, e.g. `blocks.3.attn.qkv.bias`).
-    public func scale(forParameterNamed name: String) -> Double {
+    func scale(forParameterNamed name: String) -> Double {
         name.hasSuffix("bias") ? biases : weights
     }
 }

@@ -7,19 +7,19 @@ import TensorEngine
 ///
 /// Weight decay applies to every parameter, as a single torch param group does (the groups
 /// differ only in learning rate: docs/ARCHITECTURE.md "Where the paper is silent").
-public final class ParameterOptimizer {
-    public let kind: TrainingConfig.Optimizer
-    public let parameters: [Parameter]
-    public let config: TrainingConfig
+final class ParameterOptimizer {
+    let kind: TrainingConfig.Optimizer
+    let parameters: [Parameter]
+    let config: TrainingConfig
     /// Optimizer steps taken (AdamW's t after the next step is `stepCount + 1`).
-    public private(set) var stepCount = 0
+    private(set) var stepCount = 0
     /// SGD: the momentum buffers. AdamW: the first moments (torch `exp_avg`).
     private let firstState: [Tensor]
     /// AdamW: the second moments (torch `exp_avg_sq`); empty for SGD.
     private let secondState: [Tensor]
     private let learningRateScales: [Double]
 
-    public init(parameters: [Parameter], config: TrainingConfig) {
+    init(parameters: [Parameter], config: TrainingConfig) {
         kind = config.optimizer
         self.parameters = parameters
         self.config = config
@@ -30,7 +30,7 @@ public final class ParameterOptimizer {
 
     /// Updates every parameter from its accumulated gradient with the schedule's `learningRate`
     /// (times the parameter's group scale). Gradients are left as they are.
-    public func step(learningRate: Double) {
+    func step(learningRate: Double) {
         stepCount += 1
         for (k, parameter) in parameters.enumerated() {
             let rate = learningRate * learningRateScales[k]
@@ -50,7 +50,7 @@ public final class ParameterOptimizer {
 
     /// The state as named tensors for a checkpoint: `optimizer.momentum.<name>` (SGD) or
     /// `optimizer.exp_avg.<name>` and `optimizer.exp_avg_sq.<name>` (AdamW, torch's names).
-    public var stateTensors: [(name: String, tensor: Tensor)] {
+    var stateTensors: [(name: String, tensor: Tensor)] {
         switch kind {
         case .sgd:
             return zip(parameters, firstState).map { ("optimizer.momentum.\($0.name)", $1) }
@@ -61,14 +61,14 @@ public final class ParameterOptimizer {
     }
 
     /// `optimizer.kind` and `optimizer.step` for the checkpoint's metadata.
-    public var metadata: [String: String] {
+    var metadata: [String: String] {
         ["optimizer.kind": kind.rawValue, "optimizer.step": String(stepCount)]
     }
 
     /// Restores what `stateTensors` and `metadata` saved.
     /// - Parameter tensor: looks a checkpoint tensor up by name (nil if absent).
     /// - Throws: `CheckpointError.malformed` naming the missing or misshaped tensor or key.
-    public func restore(metadata: [String: String], file: String, tensor: (String) -> Tensor?) throws {
+    func restore(metadata: [String: String], file: String, tensor: (String) -> Tensor?) throws {
         guard metadata["optimizer.kind"] == kind.rawValue else {
             throw CheckpointError.malformed(file: file, reason: "optimizer is '\(metadata["optimizer.kind"] ?? "missing")', "
                                             + "the config says '\(kind.rawValue)'")

@@ -18,25 +18,34 @@ import GeoCells
 public struct SceneHierarchy: Sendable, Equatable {
     /// Category names in index order, as written (quotes kept).
     public let categoryNames: [String]
+    /// The 3 level-1 group names (indoor, outdoor natural, outdoor man-made), as written.
     public let level3Names: [String]
+    /// The 16 level-2 group names, as written.
     public let level16Names: [String]
     /// The hard label of each category: its first flagged group.
     public let label3: [Int]
+    /// The hard 16-way label of each category: its first flagged group.
     public let label16: [Int]
     /// Each category's flags divided by their sum, row-major [categories, 3] and [categories, 16].
     public let weights3: [Float]
+    /// Each category's 16 level-2 flags divided by their sum, row-major [categories, 16].
     public let weights16: [Float]
 
+    /// Groups of the first level (indoor, outdoor natural, outdoor man-made).
     public static let level3Count = 3
+    /// Groups of the second level.
     public static let level16Count = 16
 
+    /// Reads a hierarchy file in `scene_hierarchy_places365.csv`'s format; errors name it `name`
+    /// (default: its path).
+    /// - Throws: `CSVError` naming file:line (an unreadable file, a short row, a bad flag).
     public init(contentsOf url: URL, name: String? = nil) throws {
         try self.init(reading: CSVReader(contentsOf: url, name: name))
     }
 
     /// - Throws: `CSVError` naming file:line: a row with fewer than 1 + 3 + 16 fields, a flag that
     ///   is not a number >= 0, a level with no flag; `.empty` if no category rows follow.
-    public init(reading reader: CSVReader) throws {
+    init(reading reader: CSVReader) throws {
         let file = reader.file
         let width = 1 + Self.level3Count + Self.level16Count
         var rowIndex = 0
@@ -89,6 +98,7 @@ public struct SceneHierarchy: Sendable, Equatable {
         self.weights16 = weights16
     }
 
+    /// Number of categories (365 for Places365's file).
     public var categoryCount: Int { categoryNames.count }
 
     /// The label of Places365 category `index` for a scene head of `classes` outputs (3, 16, or

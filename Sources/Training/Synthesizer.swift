@@ -18,14 +18,19 @@ import ImageCodec
 /// Everything is a function of the seed, the coordinates and the sizes: the same arguments
 /// write the same bytes.
 public struct Synthesizer: Sendable {
+    /// Photos to write, split into train, validation and test.
     public var imageCount: Int
+    /// Seed of the choice of coordinates, the split and every photo's drawing.
     public var seed: UInt64
     /// Side of the square photos and maps, pixels.
     public var imageSize: Int
     /// Shares of the images in the validation and test manifests (the rest is training).
     public var validationShare: Double
+    /// Share of the images in the test manifest.
     public var testShare: Double
 
+    /// A synthesizer of `imageCount` square photos of `imageSize` pixels, split by the two shares
+    /// (the rest trains).
     public init(imageCount: Int = 3000, seed: UInt64 = 0, imageSize: Int = 96, validationShare: Double = 0.1,
                 testShare: Double = 0.1) {
         self.imageCount = imageCount
@@ -37,13 +42,15 @@ public struct Synthesizer: Sendable {
 
     /// What `synthesize` wrote.
     public struct Summary: Sendable {
+        /// The folder written.
         public var directory: URL
+        /// Images in the train, validation and test manifests.
         public var trainCount: Int, validationCount: Int, testCount: Int
         /// Images per scene category (`SyntheticScene.categories` order).
         public var sceneCounts: [Int]
     }
 
-    public static let readme = """
+    static let readme = """
         A synthetic data set written by `translocator synthesize`.
 
         The photos are drawn, not taken: each sits at a real MP-16 coordinate, and its look is a
@@ -148,6 +155,7 @@ public enum SynthesisError: Error, CustomStringConvertible, Equatable {
     case notEnoughCoordinates(available: Int, requested: Int)
     case cannotWrite(file: String, reason: String)
 
+    /// A one-line message saying what is missing or which file cannot be written.
     public var description: String {
         switch self {
         case let .tooFewImages(count): "\(count) images cannot fill train, validation and test manifests (need at least 3)"

@@ -9,18 +9,18 @@ import ImageCodec
 // tests the training machinery end to end; it says nothing about geolocating real photos.
 
 /// ADE20K's 150 classes (0-based, SceneParsing `objectInfo150` order) that synthetic maps use.
-public enum ADE20KClass {
-    public static let building: UInt8 = 1
-    public static let sky: UInt8 = 2
-    public static let tree: UInt8 = 4
-    public static let road: UInt8 = 6
-    public static let grass: UInt8 = 9
-    public static let earth: UInt8 = 13
-    public static let mountain: UInt8 = 16
-    public static let water: UInt8 = 21
-    public static let field: UInt8 = 29
-    public static let rock: UInt8 = 34
-    public static let sand: UInt8 = 46
+enum ADE20KClass {
+    static let building: UInt8 = 1
+    static let sky: UInt8 = 2
+    static let tree: UInt8 = 4
+    static let road: UInt8 = 6
+    static let grass: UInt8 = 9
+    static let earth: UInt8 = 13
+    static let mountain: UInt8 = 16
+    static let water: UInt8 = 21
+    static let field: UInt8 = 29
+    static let rock: UInt8 = 34
+    static let sand: UInt8 = 46
 }
 
 /// A smooth random function on the unit sphere: a sum of plane waves sin(f·(d·p) + φ) with
@@ -71,11 +71,11 @@ struct PlaceLook: Sendable {
 }
 
 /// The synthetic planet of one seed.
-public struct SyntheticWorld: Sendable {
-    public let seed: UInt64
+struct SyntheticWorld: Sendable {
+    let seed: UInt64
     private let elevation, moisture, urban, tintRed, tintGreen, textureAngle, textureCycles: SphereField
 
-    public init(seed: UInt64) {
+    init(seed: UInt64) {
         self.seed = seed
         var random = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: -1, index: 0)
         elevation = SphereField(random: &random)
@@ -99,17 +99,17 @@ public struct SyntheticWorld: Sendable {
 
 /// One synthetic photo, its ADE20K class map (same size, aligned) and its scene category (an
 /// index into `SyntheticScene.hierarchyCSV`).
-public struct SyntheticSample: Sendable {
-    public var photo: Image
-    public var classMap: [UInt8]
-    public var scene: Int
+struct SyntheticSample: Sendable {
+    var photo: Image
+    var classMap: [UInt8]
+    var scene: Int
 }
 
 /// The scene categories of synthetic photos, by what dominates them, with their places in the
 /// Places365 hierarchy (3 and 16 groups, in the official file's column order).
-public enum SyntheticScene {
+package enum SyntheticScene {
     /// (Places365 name, level-1 group, level-2 group).
-    public static let categories: [(name: String, group3: Int, group16: Int)] = [
+    package static let categories: [(name: String, group3: Int, group16: Int)] = [
         ("/c/coast", 1, 6),             // outdoor natural; water, ice, snow
         ("/m/mountain", 1, 7),          // outdoor natural; mountains, hills, desert, sky
         ("/d/desert/sand", 1, 7),
@@ -118,10 +118,10 @@ public enum SyntheticScene {
         ("/d/downtown", 2, 15),         // outdoor man-made; commercial buildings, shops, markets, cities, and towns
         ("/s/snowfield", 1, 6),
     ]
-    public static let coast = 0, mountain = 1, desert = 2, forest = 3, field = 4, downtown = 5, snowfield = 6
+    static let coast = 0, mountain = 1, desert = 2, forest = 3, field = 4, downtown = 5, snowfield = 6
 
     /// The hierarchy of these categories in Places365's `scene_hierarchy_places365.csv` format.
-    public static var hierarchyCSV: String {
+    static var hierarchyCSV: String {
         let groups3 = ["indoor", "outdoor natural", "outdoor man-made"]
         let groups16 = ["shopping and dining", "workplace", "home or hotel", "transportation (indoor)", "sports and leisure",
                         "cultural (indoor)", "water, ice, snow", "mountains, hills, desert, sky", "forest, field, jungle",
@@ -143,7 +143,7 @@ public enum SyntheticScene {
 extension SyntheticWorld {
     /// Renders the photo of image `index` taken at `coordinate`: `size` x `size` pixels.
     /// Deterministic in (seed, index, coordinate, size).
-    public func render(at coordinate: GeoCoordinate, index: Int, size: Int) -> SyntheticSample {
+    func render(at coordinate: GeoCoordinate, index: Int, size: Int) -> SyntheticSample {
         precondition(size >= 8, "synthetic images of \(size) pixels")
         let look = look(at: coordinate)
         var random = CounterRandom(seed: seed, stream: RandomStream.synthesis.rawValue, epoch: 0, index: index)

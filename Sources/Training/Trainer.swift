@@ -13,12 +13,14 @@ public struct TrainingBatch {
     /// B class indices per head (coarse, middle, fine, and scene when the model has that head).
     public var labels: [HeadName: [Int]]
 
+    /// A batch of `rgb` photos, their `seg` maps (nil without the segmentation branch) and per-head labels.
     public init(rgb: Tensor, seg: Tensor?, labels: [HeadName: [Int]]) {
         self.rgb = rgb
         self.seg = seg
         self.labels = labels
     }
 
+    /// Images in the batch, B.
     public var count: Int { rgb.shape[0] }
 }
 
@@ -28,7 +30,9 @@ public struct StepResult: Sendable {
     public var loss: Double
     /// Each head's cross-entropy, averaged over the step's images.
     public var headLosses: [HeadName: Double]
+    /// The learning rate the step used.
     public var learningRate: Double
+    /// Images in the step.
     public var images: Int
 }
 
@@ -38,16 +42,22 @@ public struct StepResult: Sendable {
 /// rate, and checkpoints holding weights, optimizer state and progress. The epoch loop around
 /// it is `TrainingLoop`; validation and the best model, `EpochValidator` and `keepIfBest`.
 public final class Trainer {
+    /// The model being trained.
     public let model: TransLocatorModel
+    /// The optimizer, loss and batch settings.
     public let config: TrainingConfig
-    public let optimizer: ParameterOptimizer
+    let optimizer: ParameterOptimizer
+    /// The learning rate of each optimizer step.
     public let schedule: LearningRateSchedule
+    /// The step, the epoch and the position in it, the seed and the best validation score so far.
     public private(set) var progress: TrainingProgress
     /// Per head: the softmax and the logit gradient of the last micro-batch, reused while the
     /// shape stays (a step allocates nothing of its own after the first).
     /// Keyed by head, then micro-batch size (a step's micro-batches may differ in size).
     private var lossBuffers: [HeadName: [Int: (probabilities: Tensor, gradient: Tensor)]] = [:]
 
+    /// A trainer starting at `progress` (a fresh run: `TrainingProgress(seed:)`), with an optimizer
+    /// of `config`'s kind over every parameter of `model`.
     public init(model: TransLocatorModel, config: TrainingConfig, schedule: LearningRateSchedule,
                 progress: TrainingProgress) {
         self.model = model
@@ -106,13 +116,13 @@ public final class Trainer {
     }
 
     /// Records where the data order stands (the epoch loop calls it at step boundaries).
-    public func setPosition(epoch: Int, stepInEpoch: Int, skippedInEpoch: Int) {
+    func setPosition(epoch: Int, stepInEpoch: Int, skippedInEpoch: Int) {
         progress.epoch = epoch
         progress.stepInEpoch = stepInEpoch
         progress.skippedInEpoch = skippedInEpoch
     }
 
-    public func setBestValidationScore(_ score: Double) { progress.bestValidationScore = score }
+    func setBestValidationScore(_ score: Double) { progress.bestValidationScore = score }
 
     /// Keeps the model as the best so far when `score` (`EpochValidator.score`, higher is
     /// better) beats the best recorded: writes it to `url` atomically (temporary file, then
@@ -134,7 +144,7 @@ public final class Trainer {
     // MARK: Checkpoints
 
     /// Metadata key naming the checkpoint layout.
-    public static let checkpointFormat = "translocator-checkpoint/1"
+    static let checkpointFormat = "translocator-checkpoint/1"
 
     /// Writes a checkpoint: the model file (weights, config, partitions) plus the optimizer
     /// state tensors and the progress, sealed and written atomically (`CheckpointContainer`).

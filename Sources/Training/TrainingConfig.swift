@@ -5,28 +5,40 @@ import TransLocator
 /// Field names are the JSON's, in snake_case there; docs/ARCHITECTURE.md gives the paper's and the authors'
 /// values.
 public struct TrainingConfig: Sendable, Equatable {
+    /// The optimizer: `sgd` (with momentum) or `adamw` (config `optimizer`).
     public enum Optimizer: String, Sendable, Equatable { case sgd, adamw }
 
+    /// Which optimizer updates the weights.
     public var optimizer: Optimizer = .adamw
+    /// Peak learning rate (after warm-up).
     public var learningRate: Double = 0.001
     /// SGD only.
     public var momentum: Double = 0.9
+    /// Weight decay (L2 for SGD, decoupled for AdamW).
     public var weightDecay: Double = 1e-4
     /// AdamW only: (β1, β2) and ε (torch defaults).
     public var betas: [Double] = [0.9, 0.999]
+    /// AdamW's ε.
     public var epsilon: Double = 1e-8
     /// The authors' SGD parameter groups (1 and 1 for AdamW unless the config says otherwise).
     public var groupScales = ParameterGroupScales()
+    /// Epochs of training.
     public var epochs: Int = 40
+    /// Epochs of linear warm-up before the cosine decay.
     public var warmupEpochs: Int = 2
+    /// Final learning rate over peak (`LearningRateSchedule.finalScale`).
     public var finalLearningRateScale: Double = 1e-3
     /// Images per optimizer step, and per forward/backward pass (gradient accumulation between).
     public var batchSize: Int = 256
+    /// Most images per forward/backward pass; gradients of a step's passes are summed.
     public var microBatchSize: Int = 32
     /// Eq. 8's a, b, g (the coarse weight is 1 - a - b).
     public var middleLossWeight: Double = 0.3
+    /// Eq. 8's b, the fine head's weight.
     public var fineLossWeight: Double = 0.2
+    /// Eq. 8's g, the scene head's weight.
     public var sceneLossWeight: Double = 1.0
+    /// Label smoothing of every head's cross-entropy (0 for none).
     public var labelSmoothing: Double = 0
     /// Short side photos are resized to before cropping (at least the model's `img_size`:
     /// `ConfigFile` checks).
@@ -34,11 +46,14 @@ public struct TrainingConfig: Sendable, Equatable {
     /// `crop_size` as the file gives it, or nil. The crop is always the model's `img_size`; a
     /// config that says otherwise is refused (`ConfigFile`), never silently overridden.
     var statedCropSize: Int?
+    /// The training augmentation (rotation, colour jitter, flip).
     public var augmentation = Augmentation()
     /// Partition settings used when `train` partitions the training manifest itself.
     public var partitionMin: Int = 50
+    /// Most images in a coarse, middle and fine cell (GeoEstimation's tau_max).
     public var partitionMax: [Int] = [5000, 2000, 1000]
 
+    /// The defaults: AdamW at 1e-3, 40 epochs with 2 of warm-up, batch 256 in micro-batches of 32.
     public init() {}
 
     /// Reads the `training` object of a config file.
@@ -54,6 +69,7 @@ public struct TrainingConfig: Sendable, Equatable {
 
     /// Reads the `training` object of a config's JSON text (or a bare training object). Keys not
     /// given keep their defaults; unknown keys are ignored (the `model` object is not ours).
+    /// - Throws: `TrainingConfigError` naming `file` and the key.
     public init(json data: Data, file: String) throws {
         let raw: RawTrainingConfig
         do {
@@ -149,7 +165,7 @@ public struct TrainingConfig: Sendable, Equatable {
     }
 
     /// (1 - a - b, a, b, g): the weights of eq. 8 for coarse, middle, fine and scene.
-    public var lossWeights: (coarse: Double, middle: Double, fine: Double, scene: Double) {
+    var lossWeights: (coarse: Double, middle: Double, fine: Double, scene: Double) {
         (1 - middleLossWeight - fineLossWeight, middleLossWeight, fineLossWeight, sceneLossWeight)
     }
 }
@@ -159,6 +175,7 @@ public enum TrainingConfigError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case badValue(file: String, key: String, value: String, expected: String)
 
+    /// A one-line message naming the file, the key and what was expected.
     public var description: String {
         switch self {
         case let .unreadable(file, reason): "\(file): cannot read config (\(reason))"

@@ -21,6 +21,7 @@ public protocol BatchSource {
 }
 
 extension BatchSource {
+    /// Does nothing: a source without pooled tensors lets a finished batch go.
     public func recycle(_ batch: TrainingBatch) {}
 }
 
@@ -34,19 +35,26 @@ extension BatchSource {
 /// epoch, position), and a checkpoint is taken only at step boundaries, so stopping after k
 /// steps, resuming and running k more gives the weights of 2k uninterrupted steps bit for bit.
 public struct TrainingLoop {
+    /// How each epoch splits into steps and micro-batches.
     public var plan: AccumulationPlan
+    /// Epochs to train in all (counting those before a resume).
     public var epochs: Int
     /// Stop after this many optimizer steps in all (counting those before a resume), with a
     /// checkpoint; nil to run every epoch.
     public var maxSteps: Int?
+    /// Also checkpoint every this many optimizer steps within an epoch; nil for epoch ends only.
     public var checkpointEverySteps: Int?
     /// Where checkpoints go (the previous good one is kept beside it).
     public var checkpointURL: URL
+    /// The partitions checkpoints carry (the model's heads).
     public var partitions: GeoPartitions
+    /// The resize checkpoints record; nil for the paper's 256/224 of `img_size`.
     public var preprocessing: Preprocessing?
     /// Load the next step's micro-batches while this one trains (same results either way).
     public var prefetch = true
 
+    /// A loop over `epochs` epochs of `plan`, checkpointing to `checkpointURL` with `partitions`
+    /// and `preprocessing`; `maxSteps` and `checkpointEverySteps` as the properties say.
     public init(plan: AccumulationPlan, epochs: Int, checkpointURL: URL, partitions: GeoPartitions,
                 preprocessing: Preprocessing? = nil, maxSteps: Int? = nil, checkpointEverySteps: Int? = nil) {
         self.plan = plan
@@ -60,9 +68,13 @@ public struct TrainingLoop {
 
     /// What a finished epoch reports (to the validation hook and the log).
     public struct EpochSummary: Sendable {
+        /// The epoch, 0-based.
         public var epoch: Int
+        /// Mean of the epoch's step losses.
         public var meanLoss: Double
+        /// Optimizer steps taken in the epoch.
         public var steps: Int
+        /// Images skipped in the epoch (missing or undecodable).
         public var skipped: Int
     }
 

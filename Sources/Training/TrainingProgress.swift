@@ -7,7 +7,7 @@ import TensorEngine
 /// The order in which epoch `epoch` visits `count` images: a Fisher–Yates shuffle driven by the
 /// (seed, epoch) stream. Every epoch is a permutation; the same arguments give the same order.
 /// - Complexity: O(count).
-public func epochOrder(count: Int, seed: UInt64, epoch: Int) -> [Int] {
+func epochOrder(count: Int, seed: UInt64, epoch: Int) -> [Int] {
     var order = Array(0..<count)
     var random = CounterRandom(seed: seed, stream: RandomStream.epochOrder.rawValue, epoch: epoch, index: 0)
     if count > 1 {
@@ -28,6 +28,7 @@ public struct TrainingProgress: Sendable, Equatable {
     public var step: Int
     /// The epoch in progress (0-based) and the optimizer steps already taken in it.
     public var epoch: Int
+    /// Optimizer steps already taken in the epoch in progress.
     public var stepInEpoch: Int
     /// Images skipped so far in this epoch (missing or undecodable), reported at its end.
     public var skippedInEpoch: Int
@@ -35,6 +36,7 @@ public struct TrainingProgress: Sendable, Equatable {
     /// of the five accuracies (%, 1 / 25 / 200 / 750 / 2500 km).
     public var bestValidationScore: Double?
 
+    /// A position; `TrainingProgress(seed:)` is the start of a fresh run.
     public init(seed: UInt64, step: Int = 0, epoch: Int = 0, stepInEpoch: Int = 0, skippedInEpoch: Int = 0,
                 bestValidationScore: Double? = nil) {
         self.seed = seed
@@ -47,7 +49,7 @@ public struct TrainingProgress: Sendable, Equatable {
 
     /// String key/value pairs for a safetensors `__metadata__` (integers in decimal, the seed in
     /// hex so that no JSON reader rounds it through a double).
-    public var metadata: [String: String] {
+    var metadata: [String: String] {
         var entries = [
             "training.seed": String(seed, radix: 16),
             "training.step": String(step),
@@ -61,7 +63,7 @@ public struct TrainingProgress: Sendable, Equatable {
 
     /// Reads what `metadata` wrote.
     /// - Throws: `CheckpointError.malformed` naming the key.
-    public init(metadata: [String: String], file: String) throws {
+    init(metadata: [String: String], file: String) throws {
         func value<T>(_ key: String, _ parse: (String) -> T?) throws -> T {
             guard let text = metadata[key], let parsed = parse(text) else {
                 throw CheckpointError.malformed(file: file, reason: "metadata '\(key)' is \(metadata[key].map { "'\($0)'" } ?? "missing")")

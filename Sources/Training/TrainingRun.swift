@@ -25,20 +25,30 @@ public final class TrainingRun {
         public var strict = false
         /// Stop after this many optimizer steps in all, with a checkpoint.
         public var maxSteps: Int?
+        /// Also checkpoint every this many optimizer steps; nil for epoch ends only.
         public var checkpointEverySteps: Int?
         /// The schedule for a plan; nil: the config's epochs, warm-up epochs and final scale.
         public var schedule: ((AccumulationPlan) -> LearningRateSchedule)?
 
+        /// The defaults: seed 0, partitions from the manifest, a fresh start, images skipped not fatal.
         public init() {}
     }
 
+    /// The model and training settings.
     public let config: ConfigFile
+    /// The partitions the heads classify into (given, or built and written to the partition folder).
     public let partitions: GeoPartitions
+    /// The training images with their labels.
     public let labelled: LabelledManifest
+    /// How each epoch splits into optimizer steps and micro-batches.
     public let plan: AccumulationPlan
+    /// The learning rate of each optimizer step.
     public let schedule: LearningRateSchedule
+    /// The trainer: fresh, from the backbone, or resumed.
     public let trainer: Trainer
+    /// The training batches, on the model's input pipeline.
     public let source: ManifestBatchSource
+    /// The epoch loop and its checkpoints.
     public let loop: TrainingLoop
     /// Checkpoints `resume` found damaged and passed over (to report: never used silently).
     public let rejectedCheckpoints: [CheckpointError]
@@ -115,6 +125,7 @@ public enum TrainingRunError: Error, CustomStringConvertible, Equatable {
     case nothingLabelled(file: String, outside: Int)
     case otherPartitions(checkpoint: String, manifest: String)
 
+    /// A one-line message naming the manifest or checkpoint and what to do.
     public var description: String {
         switch self {
         case let .noCells(file, images, level, minImages):

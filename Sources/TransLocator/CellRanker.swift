@@ -14,6 +14,7 @@ public struct CellPrediction: Equatable, Sendable, Codable {
     public var probability: Double
     /// The cell's mean coordinate, degrees.
     public var latitude: Double
+    /// The cell's mean longitude, degrees.
     public var longitude: Double
     /// The cell's S2 token.
     public var token: String
@@ -22,12 +23,14 @@ public struct CellPrediction: Equatable, Sendable, Codable {
 /// Turns model outputs into ranked fine cells: softmax, optional hierarchical combination
 /// (p_fine · p_middle(parent) · p_coarse(parent), as GeoEstimation), top-k.
 public struct CellRanker: Sendable {
+    /// The coarse, middle and fine partitions the model's heads classify into.
     public let partitions: GeoPartitions
     /// For each fine class, the middle and coarse classes whose cells contain it (nil if none:
     /// its hierarchical probability is 0).
     let middleParent: [Int?]
     let coarseParent: [Int?]
 
+    /// A ranker for a model's partitions; finds each fine cell's middle and coarse parents once.
     public init(partitions: GeoPartitions) {
         self.partitions = partitions
         middleParent = partitions.fine.cells.map { partitions.middle.classLabel(containing: $0.cell.rangeMin) }

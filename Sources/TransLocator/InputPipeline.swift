@@ -16,13 +16,14 @@ public struct Preprocessing: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case resizeShortSide = "resize_short_side" }
 
+    /// Resizes the short side to `resizeShortSide` pixels.
     public init(resizeShortSide: Int) { self.resizeShortSide = resizeShortSide }
 
     /// 256/224 of the crop, as the paper's Resize(256) + crop 224.
     public init(imageSize: Int) { resizeShortSide = (imageSize * 256 + 112) / 224 }
 
     /// Why these settings cannot feed `imageSize`-pixel crops, or nil if they can.
-    public func problem(imageSize: Int) -> String? {
+    package func problem(imageSize: Int) -> String? {
         guard resizeShortSide >= imageSize else {
             return "resize_short_side is \(resizeShortSide), expected at least the model's img_size \(imageSize) "
                 + "(crops of \(imageSize) pixels are cut from the resized photo)"
@@ -39,22 +40,28 @@ public struct Augmentation: Sendable, Equatable {
     public var rotationDegrees: Double = 15
     /// ColorJitter(brightness, contrast, saturation, hue).
     public var colorJitter: [Double] = [0.4, 0.4, 0.4, 0.1]
+    /// Probability of applying ColorJitter to a training photo (0...1).
     public var colorJitterProbability: Double = 0.8
+    /// Whether training flips photo and map together with probability 1/2.
     public var horizontalFlip: Bool = true
 
+    /// The paper's settings: ±15°, ColorJitter(0.4, 0.4, 0.4, 0.1) with probability 0.8, flips on.
     public init() {}
 }
 
 /// One photo to prepare, with its ADE20K segmentation map when the model has a segmentation
 /// branch, and the file names that errors give.
 public struct PhotoInput: Sendable {
+    /// The photo, EXIF orientation applied.
     public var image: Image
+    /// Its ADE20K class map (the photo's size), or nil.
     public var segmentation: SegmentationMap?
     /// The photo's file (errors name it).
     public var name: String
     /// The map's file, when it came from one.
     public var segmentationName: String?
 
+    /// A photo already in memory; `name` and `segmentationName` are what errors call them.
     public init(image: Image, segmentation: SegmentationMap? = nil, name: String, segmentationName: String? = nil) {
         self.image = image; self.segmentation = segmentation; self.name = name; self.segmentationName = segmentationName
     }
@@ -75,6 +82,7 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
     case missingSegmentation(image: String)
     case segmentationSize(image: String, map: String, width: Int, height: Int, expectedWidth: Int, expectedHeight: Int)
 
+    /// A one-line message naming the photo (and map) and what to do.
     public var description: String {
         switch self {
         case let .missingSegmentation(image):
@@ -96,12 +104,14 @@ public enum InputError: Error, CustomStringConvertible, Equatable {
 /// every draw from the (seed, epoch, image index) stream (`trainingView`). Both end in
 /// ImageNet normalization of the photo and of the map rendered with the ADE20K palette.
 public struct InputPipeline: Sendable {
+    /// The resize settings (from the model file or training config).
     public let preprocessing: Preprocessing
     /// Crop side, pixels: the model's `img_size`.
     public let cropSize: Int
     /// Whether the model reads maps (a TransLocator); a ViT-MT ignores any map it is given.
     public let usesSegmentation: Bool
 
+    /// The pipeline for a model of `config` whose photos are resized as `preprocessing` says.
     /// - Precondition: `preprocessing` fits the config (`Preprocessing.problem`), which model
     ///   files and training configs check where they are read.
     public init(model config: ModelConfig, preprocessing: Preprocessing) {
@@ -121,7 +131,7 @@ public struct InputPipeline: Sendable {
     public typealias View = (photo: Image, map: SegmentationMap?)
 
     /// Floats of one view in one input tensor: 3 · S · S.
-    public var planeCount: Int { 3 * cropSize * cropSize }
+    package var planeCount: Int { 3 * cropSize * cropSize }
 
     /// Checks that the pipeline can prepare `input`: a map, of the photo's size, when the
     /// model reads maps.
@@ -191,7 +201,7 @@ public struct InputPipeline: Sendable {
 
     /// Writes a view's normalized photo to `rgb` and its rendered, normalized map to `seg`
     /// (`planeCount` floats each: one row of a [B, 3, S, S] batch).
-    public func write(_ view: View, rgb: UnsafeMutablePointer<Float>, seg: UnsafeMutablePointer<Float>?) {
+    package func write(_ view: View, rgb: UnsafeMutablePointer<Float>, seg: UnsafeMutablePointer<Float>?) {
         precondition(view.photo.width == cropSize && view.photo.height == cropSize,
                      "InputPipeline.write: a \(view.photo.width)x\(view.photo.height) view for \(cropSize)-pixel inputs")
         view.photo.writeNormalizedCHW(into: rgb)

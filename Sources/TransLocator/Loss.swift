@@ -2,17 +2,17 @@ import Foundation
 import TensorEngine
 
 /// The weights of eq. 8: L = (1 − a − b)·L_coarse + a·L_middle + b·L_fine + g·L_scene.
-public struct LossWeights: Codable, Equatable, Sendable {
-    public var middle: Float
-    public var fine: Float
-    public var scene: Float
+struct LossWeights: Codable, Equatable, Sendable {
+    var middle: Float
+    var fine: Float
+    var scene: Float
 
     /// a = 0.3, b = 0.2, g = 1.0: the authors' code (docs/ARCHITECTURE.md "Where the paper is silent").
-    public init(middle: Float = 0.3, fine: Float = 0.2, scene: Float = 1.0) {
+    init(middle: Float = 0.3, fine: Float = 0.2, scene: Float = 1.0) {
         self.middle = middle; self.fine = fine; self.scene = scene
     }
 
-    public func weight(of head: HeadName) -> Float {
+    func weight(of head: HeadName) -> Float {
         switch head {
         case .coarse: 1 - middle - fine
         case .middle: middle
@@ -29,7 +29,7 @@ public struct LossWeights: Codable, Equatable, Sendable {
 ///   - logits: [B, K].
 ///   - labels: B class indices in 0..<K.
 /// - Returns: the loss and dL/dlogits [B, K] scaled by `scale`.
-public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, scale: Float = 1) -> (loss: Float, gradient: Tensor) {
+func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, scale: Float = 1) -> (loss: Float, gradient: Tensor) {
     precondition(logits.rank == 2 && logits.shape[0] == labels.count,
                  "crossEntropy: logits \(logits.shape) for \(labels.count) labels")
     let b = logits.shape[0], k = logits.shape[1]
@@ -46,7 +46,7 @@ extension TransLocatorModel {
     /// `Parameter.gradient` (accumulating).
     /// - Returns: the total loss and each head's cross-entropy.
     @discardableResult
-    public func lossAndBackward(outputs: ModelOutputs, labels: [HeadName: [Int]], weights: LossWeights = LossWeights(),
+    func lossAndBackward(outputs: ModelOutputs, labels: [HeadName: [Int]], weights: LossWeights = LossWeights(),
                                 labelSmoothing: Float = 0) -> (total: Float, perHead: [HeadName: Float]) {
         var total: Float = 0
         var perHead: [HeadName: Float] = [:]

@@ -39,12 +39,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Scene classes: 3, 16 or 365; 0 for no scene head.
     public var sceneClasses: Int
 
+    /// Hidden layer widths of each head's MLP ([] for a single linear layer); config `head_hidden`.
     public struct HeadHidden: Codable, Equatable, Sendable {
+        /// Hidden widths of the coarse head.
         public var coarse: [Int]
+        /// Hidden widths of the middle head.
         public var middle: [Int]
+        /// Hidden widths of the fine head.
         public var fine: [Int]
+        /// Hidden widths of the scene head.
         public var scene: [Int]
 
+        /// Hidden widths per head; each defaults to none (one linear layer).
         public init(coarse: [Int] = [], middle: [Int] = [], fine: [Int] = [], scene: [Int] = []) {
             self.coarse = coarse; self.middle = middle; self.fine = fine; self.scene = scene
         }
@@ -66,6 +72,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case sceneClasses = "scene_classes"
     }
 
+    /// A config from its fields (pixels for sizes); the defaults are the paper's TransLocator:
+    /// both branches, MFF, modality attention with hidden [8], 16 scene classes. Checked when a
+    /// model is built from it (`TransLocatorModel(config:headSizes:seed:)`).
     public init(architecture: String = "translocator", imageSize: Int, patchSize: Int, embedDimension: Int,
                 depth: Int, headCount: Int, mlpRatio: Double = 4, segmentationBranch: Bool = true,
                 multimodalFeatureFusion: Bool = true, modalityAttention: Bool = true,
@@ -93,7 +102,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Checks every size; `file` names the source in the error.
     /// - Throws: `ModelConfigError.invalid` naming the field and value.
-    public func validate(file: String) throws {
+    func validate(file: String) throws {
         func fail(_ field: String, _ value: Any, _ expected: String) -> ModelConfigError {
             .invalid(file: file, field: "model.\(field)", value: "\(value)", expected: expected)
         }
@@ -155,7 +164,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 
     /// The config as the JSON object files and model metadata carry (snake_case keys, sorted).
-    public var jsonString: String {
+    var jsonString: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // Encoding a struct of Ints, Bools, Doubles and Strings cannot fail.
@@ -165,10 +174,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
 /// The class counts of the geo-cell heads: the partition's sizes.
 public struct HeadSizes: Codable, Equatable, Sendable {
+    /// Classes of the coarse partition.
     public var coarse: Int
+    /// Classes of the middle partition.
     public var middle: Int
+    /// Classes of the fine partition.
     public var fine: Int
 
+    /// Head sizes from the three partitions' class counts.
     public init(coarse: Int, middle: Int, fine: Int) {
         self.coarse = coarse; self.middle = middle; self.fine = fine
     }
@@ -180,6 +193,7 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable {
     case malformed(file: String, reason: String)
     case invalid(file: String, field: String, value: String, expected: String)
 
+    /// A one-line message naming the file, the field and the expected value.
     public var description: String {
         switch self {
         case let .unreadable(file, reason): "\(file): cannot read the config: \(reason)"
@@ -192,11 +206,17 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable {
 /// One ViT branch: timm's `VisionTransformer` constructor arguments that matter here (pre-norm
 /// blocks, a CLS token, learned position embedding, final norm, qkv bias, LayerNorm eps 1e-6).
 public struct ViTConfig: Codable, Equatable, Sendable {
+    /// Input side in pixels (square images); timm `img_size`.
     public var imageSize: Int
+    /// Patch side in pixels; timm `patch_size`.
     public var patchSize: Int
+    /// Token width C; timm `embed_dim`.
     public var embedDimension: Int
+    /// Transformer blocks; timm `depth`.
     public var depth: Int
+    /// Attention heads H; timm `num_heads`.
     public var headCount: Int
+    /// MLP hidden width over C; timm `mlp_ratio`.
     public var mlpRatio: Double
 
     enum CodingKeys: String, CodingKey {
@@ -204,6 +224,7 @@ public struct ViTConfig: Codable, Equatable, Sendable {
         case headCount = "num_heads", mlpRatio = "mlp_ratio"
     }
 
+    /// A ViT's sizes (pixels for `imageSize` and `patchSize`); `mlpRatio` defaults to timm's 4.
     public init(imageSize: Int, patchSize: Int, embedDimension: Int, depth: Int, headCount: Int, mlpRatio: Double = 4) {
         self.imageSize = imageSize; self.patchSize = patchSize; self.embedDimension = embedDimension
         self.depth = depth; self.headCount = headCount; self.mlpRatio = mlpRatio
@@ -215,5 +236,6 @@ public struct ViTConfig: Codable, Equatable, Sendable {
     public var tokenCount: Int { 1 + gridSize * gridSize }
     /// MLP hidden width (timm: `int(embed_dim * mlp_ratio)`).
     public var mlpDimension: Int { Int(Double(embedDimension) * mlpRatio) }
+    /// Width D of one attention head: C / H.
     public var headDimension: Int { embedDimension / headCount }
 }

@@ -28,14 +28,21 @@ extension GeoPartitions {
 /// - `preprocessing`: `{"resize_short_side": n}`.
 /// Checkpoints add tensors and metadata keys of their own; loading a model ignores them.
 public struct ModelFile {
-    public static let format = "translocator-model/1"
+    static let format = "translocator-model/1"
 
+    /// The model, with its parameters loaded.
     public let model: TransLocatorModel
+    /// The coarse, middle and fine partitions its heads classify into (class label = index).
     public let partitions: GeoPartitions
+    /// How photos were resized in training, so prediction prepares them the same way.
     public let preprocessing: Preprocessing
     /// Every `__metadata__` entry, ours included (checkpoints keep their own keys here).
     public let metadata: [String: String]
 
+    /// A model file for `model` and the partitions its heads were sized for (they must match).
+    /// - Parameters:
+    ///   - preprocessing: the resize used in training; nil for the paper's 256/224 of `img_size`.
+    ///   - metadata: extra `__metadata__` entries to write (checkpoints add their own keys).
     public init(model: TransLocatorModel, partitions: GeoPartitions, preprocessing: Preprocessing? = nil,
                 metadata: [String: String] = [:]) {
         precondition(partitions.headSizes == model.headSizes,

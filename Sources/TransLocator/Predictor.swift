@@ -6,8 +6,11 @@ import TensorEngine
 /// `InputPipeline` (resize, centre crop or TenCrop, normalize; maps rendered with the ADE20K
 /// palette), batched inference, ranked fine cells.
 public final class Predictor {
+    /// The model file it answers with (its model prepared for inference only).
     public let file: ModelFile
+    /// Ranks the fine cells from the model's logits.
     public let ranker: CellRanker
+    /// Prepares photos exactly as validation did in training.
     public let pipeline: InputPipeline
 
     /// Prepares the file's model for inference only (`TransLocatorModel.prepareForInference()`:
@@ -53,7 +56,7 @@ extension TransLocatorModel {
     /// - Parameters:
     ///   - rgb, seg: [B·crops, 3, S, S] normalized inputs, image-major (crops of image 0 first).
     /// - Throws: `ModelInputError`.
-    public func imageLogits(rgb: Tensor, seg: Tensor?, crops: Int = 1) throws -> [[HeadName: [Float]]] {
+    package func imageLogits(rgb: Tensor, seg: Tensor?, crops: Int = 1) throws -> [[HeadName: [Float]]] {
         precondition(crops >= 1 && rgb.rank == 4 && rgb.shape[0] % crops == 0,
                      "imageLogits: \(rgb.shape) is not a whole number of \(crops)-crop groups")
         let outputs = try forward(rgb: rgb, seg: seg, training: false)

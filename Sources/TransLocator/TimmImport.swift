@@ -115,19 +115,19 @@ func timmConfig(of file: WeightFile) throws -> ViTConfig {
 // MARK: - Public entry points
 
 /// The result of `verifyImport(contentsOf:)`.
-public struct ImportVerification: Sendable {
+package struct ImportVerification: Sendable {
     /// Sizes of the ViT rebuilt from the file.
-    public let config: ViTConfig
+    package let config: ViTConfig
     /// Batch of the fixture's input.
-    public let batch: Int
+    package let batch: Int
     /// max |ours − timm| over the fixture's `pre_logits`.
-    public let maxAbsoluteError: Float
+    package let maxAbsoluteError: Float
 }
 
 /// Rebuilds a ViT from a fixture's timm-named weights, runs its `input` ([B, 3, H, W],
 /// normalized) and compares with its `pre_logits` (the CLS token after the final norm).
 /// - Throws: `WeightFileError` for an unreadable file, mismatched keys or a missing tensor.
-public func verifyImport(contentsOf url: URL) throws -> ImportVerification {
+package func verifyImport(contentsOf url: URL) throws -> ImportVerification {
     let file = try WeightFile(contentsOf: url)
     let config = try timmConfig(of: file)
     let vit = VisionTransformer(config: config, prefix: "")

@@ -17,7 +17,9 @@ public enum HeadName: String, CaseIterable, Sendable, Codable {
 /// Training use: `forward(rgb:seg:training: true)`, then `backward(logitGradients:)` (or
 /// `lossAndBackward`), which accumulates into every `Parameter.gradient`.
 public final class TransLocatorModel {
+    /// The architecture (branches, fusion, heads' hidden widths, sizes).
     public let config: ModelConfig
+    /// Classes of the coarse, middle and fine heads.
     public let headSizes: HeadSizes
     let rgb: VisionTransformer
     let seg: VisionTransformer?
@@ -82,7 +84,7 @@ public final class TransLocatorModel {
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
     /// Sets every gradient to zero (gradients are allocated by the first backward).
-    public func zeroGradients() { for p in parameters { p.zeroGradient() } }
+    package func zeroGradients() { for p in parameters { p.zeroGradient() } }
 
     var linears: [Linear] {
         [rgb, seg].compactMap { $0 }.flatMap(\.linears) + fusion.flatMap { [$0.f, $0.g] } + (scorer?.layers ?? [])
@@ -91,7 +93,7 @@ public final class TransLocatorModel {
 
     /// Packs every linear weight for GEMM once (inference between training steps: validation);
     /// costs a copy of the linear weights. `weightsDidChange()` drops the packed copies.
-    public func packWeights() { for linear in linears { linear.packWeight() } }
+    package func packWeights() { for linear in linears { linear.packWeight() } }
 
     /// Makes this an inference-only model: packs every linear weight for GEMM and frees the
     /// unpacked copies and any gradients, so that it holds one copy of its weights (inference
@@ -105,7 +107,7 @@ public final class TransLocatorModel {
     }
 
     /// Drops packed weights: call after changing parameter values (an optimizer step).
-    public func weightsDidChange() {
+    package func weightsDidChange() {
         precondition(!isInferenceOnly, "weightsDidChange: this model was prepared for inference only")
         for linear in linears { linear.unpackWeight() }
     }
@@ -114,8 +116,11 @@ public final class TransLocatorModel {
 /// Logits of one forward, each [B, K], plus f_mm [B, featureDimension] and, with modality
 /// attention, w_mm [B, 2] (eq. 5).
 public struct ModelOutputs {
+    /// Each head's logits, [B, K] (K its class count).
     public var logits: [HeadName: Tensor]
+    /// f_mm, the fused features the heads read: [B, featureDimension].
     public var features: Tensor
+    /// w_mm, the modality weights (RGB, segmentation) of eq. 5: [B, 2]; nil without modality attention.
     public var modalityWeights: Tensor?
 }
 
@@ -159,6 +164,7 @@ public enum ModelInputError: Error, CustomStringConvertible, Equatable {
     case wrongShape(input: String, shape: [Int], expected: String)
     case missingSegmentation
 
+    /// A one-line message naming the input and what was expected.
     public var description: String {
         switch self {
         case let .wrongShape(input, shape, expected): "the \(input) input is \(shape), expected \(expected)"
@@ -189,7 +195,7 @@ extension TransLocatorModel {
     /// `forward` without copying its outputs: the logits, f_mm and w_mm are the model's own
     /// buffers, overwritten by the next forward. A training step reads them once before its
     /// backward, and the copies were the only allocations a step after the first still made.
-    public func forwardIntoOwnBuffers(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
+    package func forwardIntoOwnBuffers(rgb images: Tensor, seg maps: Tensor? = nil, training: Bool = false) throws -> ModelOutputs {
         let s = config.imageSize
         precondition(!(training && isInferenceOnly), "forward(training: true) on a model prepared for inference only")
         guard images.rank == 4, images.shape[1] == 3, images.shape[2] == s, images.shape[3] == s, images.shape[0] > 0 else {
@@ -260,7 +266,7 @@ extension TransLocatorModel {
 
     /// Backpropagates logit gradients ([B, K] per head; a missing head counts as zero) through
     /// the last training forward, accumulating into every `Parameter.gradient`.
-    public func backward(logitGradients: [HeadName: Tensor]) {
+    package func backward(logitGradients: [HeadName: Tensor]) {
         guard let state, state.training, let cr = state.rgbCLS else {
             preconditionFailure("backward needs a forward with training: true before it")
         }

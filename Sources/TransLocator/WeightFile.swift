@@ -57,6 +57,7 @@ public enum WeightFileError: Error, CustomStringConvertible, Equatable {
     case mismatchedKeys(file: String, missing: [String], unexpected: [String], misshaped: [String])
     case missingMetadata(file: String, key: String, reason: String)
 
+    /// A message naming the file and the offending keys (missing, unexpected and misshaped listed on their own lines).
     public var description: String {
         switch self {
         case let .missingTensor(file, tensor): "\(file): no tensor '\(tensor)'"

@@ -41,7 +41,7 @@ final class ArgumentsTests: XCTestCase {
         XCTAssertEqual(try parsed.intList("max"), [5000, 2000, 1000])
         XCTAssertFalse(parsed.given("top"))
         XCTAssertNil(parsed.string("seed"), "no default, not given")
-        XCTAssertEqual(specs[2].helpLine, "How many. (default: 5)")
+        XCTAssertEqual(specs[2].helpLine, "How many (default: 5).")
         XCTAssertEqual(specs[3].helpLine, "Seed.")
     }
 

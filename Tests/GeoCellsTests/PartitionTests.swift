@@ -1,4 +1,5 @@
 import XCTest
+import TensorEngine
 @testable import GeoCells
 
 func fixtureURL(_ name: String, _ ext: String = "csv") throws -> URL {

@@ -1,4 +1,5 @@
 import XCTest
+import TensorEngine
 @testable import GeoCells
 
 /// Rows of a fixture CSV as dictionaries keyed by the header.
@@ -12,19 +13,6 @@ func fixtureRows(_ name: String) throws -> [[String: String]] {
         rows.append(Dictionary(uniqueKeysWithValues: zip(header, record.strings)))
     }
     return rows
-}
-
-/// Splits a 64-bit seed into a small deterministic generator (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1330_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 final class S2CellIDTests: XCTestCase {

@@ -1,4 +1,5 @@
 import XCTest
+import TensorEngine
 @testable import ImageCodec
 
 /// `ColorJitterParameters.random` maps the generator's raw 64-bit outputs to a draw with our own
@@ -27,7 +28,7 @@ final class ColorJitterDrawTests: XCTestCase {
     }
 
     func testDrawsCoverTheRangesAndEveryOrder() {
-        var generator = SplitMix64(seed: 11)
+        var generator = SeededGenerator(seed: 11)
         var orders = Set<[Int]>()
         var brightnessSum = 0.0
         let draws = 4000

@@ -1,11 +1,12 @@
 import Foundation
 import XCTest
+import TensorEngine
 @testable import ImageCodec
 
 final class PNGEncoderTests: XCTestCase {
     /// A seeded test image: smooth gradients (long matches, all filters useful) plus noise.
     func randomPixels(width: Int, height: Int, channels: Int, seed: UInt64) -> [UInt8] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         for y in 0..<height {
             for x in 0..<width {

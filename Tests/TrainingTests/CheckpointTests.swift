@@ -1,5 +1,5 @@
 import XCTest
-import TensorEngine
+@testable import TensorEngine
 @testable import Training
 
 final class CheckpointTests: XCTestCase {

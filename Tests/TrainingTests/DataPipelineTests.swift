@@ -1,7 +1,7 @@
 import XCTest
 import GeoCells
 import ImageCodec
-import TensorEngine
+@testable import TensorEngine
 import TransLocator
 @testable import Training
 

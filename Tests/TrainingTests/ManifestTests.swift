@@ -1,6 +1,6 @@
 import XCTest
 import TensorEngine
-import GeoCells
+@testable import GeoCells
 @testable import Training
 
 final class ManifestTests: XCTestCase {

@@ -1,6 +1,6 @@
 import XCTest
 import GeoCells
-import ImageCodec
+@testable import ImageCodec
 @testable import Training
 
 final class SynthesizerTests: XCTestCase {

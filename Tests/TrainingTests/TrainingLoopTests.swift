@@ -1,5 +1,5 @@
 import XCTest
-import GeoCells
+@testable import GeoCells
 import TensorEngine
 import TransLocator
 @testable import Training

@@ -2,7 +2,7 @@ import XCTest
 import GeoCells
 import ImageCodec
 import TensorEngine
-import TransLocator
+@testable import TransLocator
 @testable import Training
 
 final class ValidationTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import TensorEngine
+@testable import TensorEngine
 @testable import TransLocator
 
 /// Inference holds one copy of the weights. Gradients are allocated by the first

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import GeoCells
-import ImageCodec
+@testable import ImageCodec
 import TensorEngine
 @testable import TransLocator
 

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import TensorEngine
+@testable import TensorEngine
 @testable import TransLocator
 
 func fixtureURL(_ name: String) -> URL {

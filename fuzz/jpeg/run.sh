@@ -11,9 +11,9 @@ mkdir -p "$out" fuzz/jpeg/artifacts fuzz/jpeg/work-corpus
 cpu=()
 [ "$(uname -m)" = x86_64 ] && cpu=(-target-cpu haswell)
 # ImageCodec imports Parallel (work splitting), built first as a module of its own.
-swiftc -sanitize=address -parse-as-library -O -g -module-name Parallel -emit-library -static \
+swiftc -sanitize=address -parse-as-library -O -g -module-name Parallel -package-name translocator -emit-library -static \
     -emit-module -emit-module-path "$out/Parallel.swiftmodule" Sources/Parallel/*.swift -o "$out/libParallel.a"
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g "${cpu[@]}" -module-name ImageCodecFuzz -I "$out" -L "$out" -lParallel \
+swiftc -sanitize=fuzzer,address -parse-as-library -O -g "${cpu[@]}" -module-name ImageCodecFuzz -package-name translocator -I "$out" -L "$out" -lParallel \
     Sources/ImageCodec/*.swift fuzz/jpeg/FuzzJPEG.swift -o "$out/fuzz-jpeg"
 exec "$out/fuzz-jpeg" fuzz/jpeg/work-corpus fuzz/jpeg/corpus -max_total_time="$seconds" \
     -max_len=65536 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz/jpeg/artifacts/ -print_final_stats=1 "$@"

@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-60}"; shift || true
 mkdir -p .build/fuzz fuzz/png/work fuzz/png/artifacts
 # ImageCodec imports Parallel (work splitting), built first as a module of its own.
-swiftc -sanitize=address -parse-as-library -O -module-name Parallel -emit-library -static \
+swiftc -sanitize=address -parse-as-library -O -module-name Parallel -package-name translocator -emit-library -static \
     -emit-module -emit-module-path .build/fuzz/Parallel.swiftmodule Sources/Parallel/*.swift -o .build/fuzz/libParallel.a
-swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzPNG -I .build/fuzz -L .build/fuzz -lParallel \
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzPNG -package-name translocator -I .build/fuzz -L .build/fuzz -lParallel \
     fuzz/png/FuzzPNG.swift Sources/ImageCodec/*.swift -o .build/fuzz/fuzz-png
 .build/fuzz/fuzz-png fuzz/png/work fuzz/png/corpus \
     -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \

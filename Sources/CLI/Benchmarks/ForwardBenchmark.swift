@@ -5,41 +5,41 @@ import TransLocator
 /// Inference throughput and memory of the encoders at the paper's sizes, for `translocator
 /// bench forward` (scripts/bench/forward.py times timm's `vit_base_patch16_224` and the twin
 /// beside it).
-public enum ForwardBenchmark {
+enum ForwardBenchmark {
     /// ViT-B/16 (timm `vit_base_patch16_224` without its classifier).
-    public static let vitB16 = ViTConfig(imageSize: 224, patchSize: 16, embedDimension: 768, depth: 12, headCount: 12)
+    static let vitB16 = ViTConfig(imageSize: 224, patchSize: 16, embedDimension: 768, depth: 12, headCount: 12)
 
     /// Paper head sizes on all of MP-16 (3298 / 7202 / 12893 cells).
-    public static let paperHeadSizes = HeadSizes(coarse: 3298, middle: 7202, fine: 12893)
+    static let paperHeadSizes = HeadSizes(coarse: 3298, middle: 7202, fine: 12893)
 
     /// One measured configuration.
-    public struct Result: Sendable {
-        public let model: String
-        public let batch: Int
-        public let imagesPerSecond: Double
+    struct Result: Sendable {
+        let model: String
+        let batch: Int
+        let imagesPerSecond: Double
     }
 
     /// What a model held while it ran: its weights, the most tensor storage alive at once
     /// (weights, packed weights, activations; `TensorMemory`), and the process's peak resident
     /// set (`VmHWM`, Linux), which adds the GEMM scratch pool, the runtime and the allocator's
     /// slack: the figure we hold under 1.5x the weight bytes.
-    public struct Memory: Sendable {
+    struct Memory: Sendable {
         /// Bytes of parameter values (F32).
-        public let weightBytes: Int
+        let weightBytes: Int
         /// Peak bytes of tensor storage from building the model to the last timed run.
-        public let tensorPeakBytes: Int
+        let tensorPeakBytes: Int
         /// Peak resident bytes of the process over the same span (nil where /proc is absent).
-        public let residentPeakBytes: Int?
+        let residentPeakBytes: Int?
         /// Whether the resident peak was restarted before the model was built (/proc/self/clear_refs);
         /// if not, it covers the whole process so far.
-        public let residentPeakWasReset: Bool
+        let residentPeakWasReset: Bool
     }
 
     /// Best-of-runs images/s of a ViT's `pre_logits` forward (inference mode, packed weights,
     /// unpacked copies freed) on random input.
     /// - Parameter seconds: keeps timing runs (after one warm-up) until this much time has passed
     ///   and at least `minimumRuns` ran.
-    public static func vit(_ config: ViTConfig = vitB16, batch: Int, seconds: Double = 5, minimumRuns: Int = 3) -> Result {
+    static func vit(_ config: ViTConfig = vitB16, batch: Int, seconds: Double = 5, minimumRuns: Int = 3) -> Result {
         let vit = VisionTransformer(config: config, prefix: "")
         var generator = SeededGenerator(seed: 1)
         for parameter in vit.parameters { parameter.value.fillUniform(low: -0.05, high: 0.05, using: &generator) }
@@ -58,7 +58,7 @@ public enum ForwardBenchmark {
     /// and the memory it took from being built to its last run.
     /// - Throws: `ModelConfigError` for an invalid config.
     /// - Parameter name: the results' `model` ("translocator-b16" for the paper's sizes).
-    public static func transLocator(_ config: ModelConfig, headSizes: HeadSizes = paperHeadSizes, batches: [Int],
+    static func transLocator(_ config: ModelConfig, headSizes: HeadSizes = paperHeadSizes, batches: [Int],
                                     seconds: Double = 5, minimumRuns: Int = 3,
                                     name: String = "translocator-b16") throws -> (results: [Result], memory: Memory) {
         let wasReset = ResidentMemory.resetPeak()

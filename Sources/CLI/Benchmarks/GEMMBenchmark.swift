@@ -2,7 +2,7 @@ import Foundation
 import TensorEngine
 
 /// Measurements behind `translocator bench gemm`. Not used by the kernels.
-public enum GEMMBenchmark {
+enum GEMMBenchmark {
     /// GFLOP/s of `gemm` at `shape` on `threads` workers: best of `repeats` timed runs after one
     /// warm-up (the warm-up also sizes the scratch pool, so timed runs allocate nothing).
     /// `cpuTime`: divide by the process's CPU seconds instead of wall seconds: GFLOP per
@@ -10,7 +10,7 @@ public enum GEMMBenchmark {
     /// threads it measures per-core efficiency, not throughput). `packedB`: B is packed once
     /// before timing (`PackedMatrix`, as inference packs its weights) and the runs time
     /// `gemm(_:_:packed:_:)`.
-    public static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5, cpuTime: Bool = false,
+    static func gflops(_ shape: GEMMShape, threads: Int, repeats: Int = 5, cpuTime: Bool = false,
                               packedB: Bool = false) -> Double {
         let aCount = (shape.transposeA ? shape.k : shape.m) * shape.lda
         let bCount = (shape.transposeB ? shape.n : shape.k) * shape.ldb
@@ -41,7 +41,7 @@ public enum GEMMBenchmark {
 
     /// The CPU's FMA peak in GFLOP/s on `threads` workers: independent SIMD8 FMA chains in
     /// registers, enough of them (12) to cover the FMA latency × throughput on two ports.
-    public static func fmaPeakGFLOPS(threads: Int) -> Double {
+    static func fmaPeakGFLOPS(threads: Int) -> Double {
         let iterations = 20_000_000
         var best = Double.infinity
         for _ in 0..<7 {                                  // best of 7: the machine is shared

@@ -6,31 +6,31 @@ import Training
 /// Training-step throughput for `translocator bench train` (scripts/bench/train.py times the same
 /// step in PyTorch beside it): one `Trainer.step` — forward, eq. 8's cross-entropies, backward,
 /// AdamW — on random inputs and labels, best of the timed steps after the warm-up.
-public enum TrainBenchmark {
+enum TrainBenchmark {
     /// ViT-S/16 as timm's `vit_small_patch16_224` (224 px, width 384, depth 12, 6 heads) with a
     /// 1000-way classifier: a ViT-MT whose coarse head has 1000 classes. Its middle and fine heads
     /// have 2 classes each (our model always has three geo heads; these two cost under 0.01% of
     /// the step) and there is no scene head.
-    public static let vitS16 = ModelConfig(
+    static let vitS16 = ModelConfig(
         architecture: "vit-mt", imageSize: 224, patchSize: 16, embedDimension: 384, depth: 12, headCount: 6,
         segmentationBranch: false, multimodalFeatureFusion: false, modalityAttention: false, sceneClasses: 0)
-    public static let vitS16HeadSizes = HeadSizes(coarse: 1000, middle: 2, fine: 2)
+    static let vitS16HeadSizes = HeadSizes(coarse: 1000, middle: 2, fine: 2)
 
     /// The tiny TransLocator's head sizes when no partition gives them (train.py's defaults).
-    public static let tinyHeadSizes = HeadSizes(coarse: 100, middle: 200, fine: 400)
+    static let tinyHeadSizes = HeadSizes(coarse: 100, middle: 200, fine: 400)
 
     /// One measured configuration.
-    public struct Result: Sendable {
-        public let model: String
-        public let batch: Int
-        public let headSizes: HeadSizes
+    struct Result: Sendable {
+        let model: String
+        let batch: Int
+        let headSizes: HeadSizes
         /// batch / (fastest step's seconds).
-        public let imagesPerSecond: Double
+        let imagesPerSecond: Double
         /// The most `Engine.allocationCount` grew in one step after the first: 0 is the
         /// "no allocation in a step after the first" guarantee.
-        public let allocationsPerStepAfterFirst: Int
+        let allocationsPerStepAfterFirst: Int
         /// How many timed steps there were (the allocation figure covers them all).
-        public let steps: Int
+        let steps: Int
     }
 
     /// Times `Trainer.step` on one fixed micro-batch of `batch` random images.
@@ -38,7 +38,7 @@ public enum TrainBenchmark {
     ///   - warmupSteps: untimed steps first (at least 1: the first step at a shape allocates).
     ///   - steps: timed steps (at least 1); the fastest counts, as train.py's best of.
     /// - Throws: `ModelConfigError` for an invalid config.
-    public static func run(model name: String, config: ModelConfig, headSizes: HeadSizes, batch: Int,
+    static func run(model name: String, config: ModelConfig, headSizes: HeadSizes, batch: Int,
                            warmupSteps: Int = 1, steps: Int = 3) throws -> Result {
         precondition(batch >= 1 && warmupSteps >= 1 && steps >= 1, "bench train: batch \(batch), warm-up \(warmupSteps), steps \(steps)")
         let model = try TransLocatorModel(config: config, headSizes: headSizes, seed: 1)
