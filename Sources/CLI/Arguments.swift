@@ -151,7 +151,8 @@ struct ParsedArguments {
     }
 
     /// A finite floating-point option within `range` (its spec's default when not given).
-    func double(_ name: String, in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
+    func double(_ name: String,
+                in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
         guard let text = string(name) else { throw UsageError("missing option '--\(name)'") }
         guard let value = Double(text), value.isFinite, range.contains(value) else {
             throw UsageError("--\(name) is '\(text)', expected a number in \(range.lowerBound)...\(range.upperBound)")

@@ -19,10 +19,12 @@ struct BenchForwardCommand: Command {
         PyTorch on the same models and prints the ratios.
         """
     static let options: [OptionSpec] = [
-        .flag("json", "Print one JSON array: {model, batch, imagesPerSecond} per run; TransLocator's rows add timeRatioToViT, weightBytes, peakResidentBytes, peakTensorBytes."),
+        .flag("json", "Print one JSON array: {model, batch, imagesPerSecond} per run; TransLocator's rows add timeRatioToViT, "
+                      + "weightBytes, peakResidentBytes, peakTensorBytes."),
         .option("batch", value: "n,n", default: "1,8", "Batch sizes."),
         .option("seconds", value: "s", default: "5", "Time spent on each measurement after its warm-up."),
-        .option("rounds", value: "n", default: "3", "Rounds alternating TransLocator and ViT-B/16: best images/s of each, median of the rounds' time ratios."),
+        .option("rounds", value: "n", default: "3",
+                "Rounds alternating TransLocator and ViT-B/16: best images/s of each, median of the rounds' time ratios."),
         .option("config", value: "json", "TransLocator config (default: the paper's translocator-b16 sizes)."),
     ]
     static let examples = [
@@ -92,9 +94,13 @@ struct BenchForwardCommand: Command {
             return ratios.count % 2 == 1 ? ratios[middle] : (ratios[middle - 1] + ratios[middle]) / 2
         }
         if arguments.flag("json") {
-            var rows = vit.map { "{\"model\": \"\($0.model)\", \"batch\": \($0.batch), \"imagesPerSecond\": \(String(format: "%.3f", $0.imagesPerSecond))}" }
+            var rows = vit.map {
+                "{\"model\": \"\($0.model)\", \"batch\": \($0.batch), "
+                    + "\"imagesPerSecond\": \(String(format: "%.3f", $0.imagesPerSecond))}"
+            }
             for result in dual {
-                var row = "{\"model\": \"\(result.model)\", \"batch\": \(result.batch), \"imagesPerSecond\": \(String(format: "%.3f", result.imagesPerSecond))"
+                var row = "{\"model\": \"\(result.model)\", \"batch\": \(result.batch), "
+                    + "\"imagesPerSecond\": \(String(format: "%.3f", result.imagesPerSecond))"
                 if let ratio = timeRatio(result) { row += String(format: ", \"timeRatioToViT\": %.3f", ratio) }
                 row += ", \"weightBytes\": \(memory.weightBytes), \"peakTensorBytes\": \(memory.tensorPeakBytes)"
                 if let resident = memory.residentPeakBytes { row += ", \"peakResidentBytes\": \(resident)" }
@@ -103,10 +109,14 @@ struct BenchForwardCommand: Command {
             print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
         } else {
             print("model               batch  images/s  time/ViT")
-            for r in vit { print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond)) }
+            for r in vit {
+                print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0)
+                      + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond))
+            }
             for r in dual {
                 let ratio = timeRatio(r).map { String(format: " %9.2f", $0) } ?? ""
-                print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond) + ratio)
+                print(r.model.padding(toLength: 18, withPad: " ", startingAt: 0)
+                      + String(format: " %6d %9.2f", r.batch, r.imagesPerSecond) + ratio)
             }
             let resident = memory.residentPeakBytes.map { String(format: "%.2fx", Double($0) / weights) } ?? "n/a"
             print(String(format: "%@ peak memory / weight bytes: resident %@, tensors %.2fx (weights %.3f GiB)", name,

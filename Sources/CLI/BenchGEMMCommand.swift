@@ -18,8 +18,10 @@ struct BenchGEMMCommand: Command {
         .option("repeats", value: "n", default: "5", "Timed runs per shape; the best is reported."),
         .flag("cpu-time", "Divide by process CPU seconds, not wall seconds: GFLOP per core-second, steadier on a busy machine."),
         .flag("peak", "Also measure the FMA peak (GFLOP/s) per thread count and print each result's % of it."),
-        .flag("packed-b", "Pack B once ahead of the timed runs (PackedMatrix, as inference packs weights at load) and time the products alone."),
-        .option("shapes", value: "MxKxN[:op],...", "Time these instead of ViT-B/16's; op is AB, AtB or ABt (default: all three). scripts/bench/gemm.py times one shape at a time, alternating with numpy."),
+        .flag("packed-b",
+              "Pack B once ahead of the timed runs (PackedMatrix, as inference packs weights at load) and time the products alone."),
+        .option("shapes", value: "MxKxN[:op],...", "Time these instead of ViT-B/16's; op is AB, AtB or ABt (default: all three). "
+                                                   + "scripts/bench/gemm.py times one shape at a time, alternating with numpy."),
     ]
     static let examples = [
         "translocator bench gemm",
@@ -96,7 +98,8 @@ struct BenchGEMMCommand: Command {
         if json {
             let rows = measured.map { row in
                 "{\"m\": \(row.shape.m), \"k\": \(row.shape.k), \"n\": \(row.shape.n), \"transposeA\": \(row.shape.transposeA), "
-                    + "\"transposeB\": \(row.shape.transposeB), \"threads\": \(row.threads), \"gflops\": \(String(format: "%.2f", row.gflops))}"
+                    + "\"transposeB\": \(row.shape.transposeB), \"threads\": \(row.threads), "
+                    + "\"gflops\": \(String(format: "%.2f", row.gflops))}"
             }
             print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
             for (threads, peak) in peaks.sorted(by: { $0.key < $1.key }) {

@@ -37,7 +37,8 @@ struct BenchTrainCommand: Command {
         let steps = try arguments.int("steps", in: 1...10_000)
         let warmup = try arguments.int("warmup", in: 1...10_000)
         if arguments.given("threads") { Engine.threadCount = try arguments.int("threads", in: 1...1024) }
-        let tiny = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) } ?? BuiltIn.tinyConfig().model
+        let tiny = try arguments.string("config").map { try ModelConfig(contentsOf: URL(fileURLWithPath: $0)) }
+            ?? BuiltIn.tinyConfig().model
         var runs: [(name: String, config: ModelConfig, headSizes: HeadSizes, batch: Int)] = []
         if !arguments.flag("skip-vit") { runs.append(("vit-s16", TrainBenchmark.vitS16, TrainBenchmark.vitS16HeadSizes, batch)) }
         runs.append(("translocator-tiny", tiny, TrainBenchmark.tinyHeadSizes, tinyBatch))

@@ -70,7 +70,11 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
         if !family.isEmpty {
             let asksHelp = arguments.count > 1 && ["--help", "-h"].contains(arguments[1])
             if asksHelp { print(familyHelp(commandName, members: family), terminator: "") }
-            else { printError("error: '\(commandName)' needs one of: \(family.map { $0.name.split(separator: " ").last ?? "" }.joined(separator: ", "))\n" + familyHelp(commandName, members: family)) }
+            else {
+                printError("error: '\(commandName)' needs one of: "
+                           + "\(family.map { $0.name.split(separator: " ").last ?? "" }.joined(separator: ", "))\n"
+                           + familyHelp(commandName, members: family))
+            }
             return asksHelp ? ExitCode.success : ExitCode.usage
         }
         printError("error: unknown command '\(commandName)'. Run 'translocator --help' for the list.")

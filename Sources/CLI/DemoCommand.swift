@@ -29,7 +29,8 @@ struct DemoCommand: Command {
     static let options: [OptionSpec] = [
         .option("out", value: "dir", default: "demo-run", "Folder for the data, model and results."),
         .option("images", value: "n", default: "\(Demo.Settings().imageCount)", "Synthetic photos in all, split 80/10/10 train/val/test."),
-        .option("steps", value: "n", default: "\(Demo.Settings().steps)", "Optimizer steps, of the config's batch size (32 images in tiny.json)."),
+        .option("steps", value: "n", default: "\(Demo.Settings().steps)",
+                "Optimizer steps, of the config's batch size (32 images in tiny.json)."),
         .option("seed", value: "s", default: "0", "Seed of the data, the initialisation and the data order."),
         .option("learning-rate", value: "x", "Peak learning rate of warm-up + cosine (default: the config's)."),
         .option("config", value: "json", "Model and training config (default: \(BuiltIn.tinyConfigName), built into the binary)."),
@@ -72,7 +73,8 @@ struct DemoCommand: Command {
         let synthesisProgress = SharedProgress(ProgressLine("synthesize", total: settings.imageCount, unit: "images"))
         let summary = try demo.synthesize(from: coordinates) { synthesisProgress.update($0) }
         synthesisProgress.finish(settings.imageCount)
-        report.line("data: \(settings.imageCount) synthetic photos and maps in \(demo.dataDirectory.relativePath) (train \(summary.trainCount), "
+        report.line("data: \(settings.imageCount) synthetic photos and maps in \(demo.dataDirectory.relativePath) "
+                    + "(train \(summary.trainCount), "
                     + "val \(summary.validationCount), test \(summary.testCount))")
 
         let (labelled, partitions) = try demo.partition()

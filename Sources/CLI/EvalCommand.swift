@@ -38,7 +38,8 @@ struct EvalCommand: Command {
         let skipInvalid = arguments.flag("skip-invalid")
         let manifest = try Manifest(contentsOf: URL(fileURLWithPath: manifestPath), name: manifestPath, skipInvalid: skipInvalid)
         if manifest.skippedRows > 0 {
-            printError("warning: skipped \(manifest.skippedRows) rows with bad values (first: \(manifest.firstSkipped.map { "\($0)" } ?? ""))")
+            printError("warning: skipped \(manifest.skippedRows) rows with bad values "
+                       + "(first: \(manifest.firstSkipped.map { "\($0)" } ?? ""))")
         }
         var evaluator = Evaluator(modelFile: try ModelFile(contentsOf: URL(fileURLWithPath: modelPath)))
         evaluator.tenCrop = arguments.flag("tencrop")

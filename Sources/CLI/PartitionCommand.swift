@@ -45,7 +45,8 @@ struct PartitionCommand: Command {
         let file = try CoordinateFile(contentsOf: URL(fileURLWithPath: manifestPath), name: manifestPath,
                                       skipInvalid: arguments.flag("skip-invalid"))
         if file.skippedRows > 0 {
-            printError("warning: skipped \(file.skippedRows) row(s) with invalid coordinates (first: \(file.firstSkipped.map { "\($0)" } ?? ""))")
+            printError("warning: skipped \(file.skippedRows) row(s) with invalid coordinates "
+                       + "(first: \(file.firstSkipped.map { "\($0)" } ?? ""))")
         }
         let outURL = URL(fileURLWithPath: outPath, isDirectory: true)
         do {

@@ -35,7 +35,8 @@ struct TrainCommand: Command {
         .option("checkpoint-every", value: "n", default: "200", "Also checkpoint every n optimizer steps."),
         .option("seed", value: "s", default: "0", "Seed of initialisation, data order and augmentation."),
         .option("partitions", value: "dir", "Use DIR/coarse.csv, middle.csv, fine.csv instead of partitioning --train."),
-        .option("scene-hierarchy", value: "csv", "Places365 hierarchy for the scene labels (default: scene_hierarchy.csv beside --train, if any)."),
+        .option("scene-hierarchy", value: "csv",
+                "Places365 hierarchy for the scene labels (default: scene_hierarchy.csv beside --train, if any)."),
     ]
     static let examples = [
         "translocator train --config configs/tiny.json --train synthetic/train.csv --val synthetic/val.csv --out run",
@@ -102,7 +103,8 @@ struct TrainCommand: Command {
             let rate = Double(images) / max(1e-9, Date().timeIntervalSince(started))
             lastDetail = String(format: "loss %.3f, %.1f images/s", result.loss, rate)
             progress.update(trainer.progress.step, detail: lastDetail)
-            try log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), \"loss\": \(JSONLiteral.number(result.loss)), "
+            try log.append("{\"step\": \(trainer.progress.step), \"epoch\": \(trainer.progress.epoch + 1), "
+                       + "\"loss\": \(JSONLiteral.number(result.loss)), "
                        + "\"headLosses\": \(headLossesJSON(result.headLosses)), \"learningRate\": \(result.learningRate), "
                        + "\"imagesPerSecond\": \(JSONLiteral.number(rate))}")
         }, onEpoch: { summary in
@@ -113,7 +115,8 @@ struct TrainCommand: Command {
                            + problems.prefix(3).map { "\n  \($0)" }.joined() + (summary.skipped > 3 ? "\n  ..." : ""))
             }
             guard let validator else {
-                try log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), \"skipped\": \(summary.skipped)}")
+                try log.append("{\"epoch\": \(epoch), \"trainLoss\": \(JSONLiteral.number(summary.meanLoss)), "
+                               + "\"skipped\": \(summary.skipped)}")
                 return
             }
             let result = try validator.validate(trainer.model)

@@ -307,7 +307,8 @@ extension Partition {
         guard !maxImages.isEmpty else { throw PartitionError.invalidParameters("--max needs at least one value") }
         guard minImages >= 0 else { throw PartitionError.invalidParameters("--min is \(minImages), expected >= 0") }
         for (coarser, finer) in zip(maxImages, maxImages.dropFirst()) where finer >= coarser {
-            throw PartitionError.invalidParameters("--max \(maxImages.map(String.init).joined(separator: ",")) must strictly decrease (coarse to fine)")
+            throw PartitionError.invalidParameters("--max \(maxImages.map(String.init).joined(separator: ",")) "
+                                                   + "must strictly decrease (coarse to fine)")
         }
         if let smallest = maxImages.min(), smallest <= minImages {
             throw PartitionError.invalidParameters("--min \(minImages) must be below every --max value (smallest: \(smallest))")

@@ -85,6 +85,7 @@ extension Image {
     public func rotated(degrees: Double, fill: (UInt8, UInt8, UInt8) = (0, 0, 0)) -> Image {
         let matrix = inverseRotationMatrix(width: width, height: height, degrees: degrees)
         return Image(width: width, height: height,
-                     pixels: affineNearest(pixels, width: width, height: height, channels: 3, matrix: matrix, fill: [fill.0, fill.1, fill.2]))
+                     pixels: affineNearest(pixels, width: width, height: height, channels: 3, matrix: matrix,
+                                           fill: [fill.0, fill.1, fill.2]))
     }
 }

@@ -40,7 +40,8 @@ public enum ImageCodecError: Error, Equatable, Sendable, CustomStringConvertible
         case let .unsupported(feature):
             "unsupported: \(feature)"
         case let .tooLarge(width, height, limit):
-            "image is \(width)x\(height) = \(width.multipliedReportingOverflow(by: height).partialValue) pixels, over the limit of \(limit) (decompression-bomb guard)"
+            "image is \(width)x\(height) = \(width.multipliedReportingOverflow(by: height).partialValue) pixels, "
+                + "over the limit of \(limit) (decompression-bomb guard)"
         case .unknownFormat:
             "not a JPEG or PNG file (unrecognised signature)"
         case let .checksumMismatch(offset, kind, stored, computed):

@@ -214,7 +214,9 @@ struct JPEGStreamDecoder {
                 throw ImageCodecError.corrupt(offset: p, reason: "DQT table \(index) with precision \(precision)")
             }
             let size = precision == 0 ? 64 : 128
-            guard p + 1 + size <= segment.upperBound else { throw ImageCodecError.corrupt(offset: p, reason: "DQT table runs past its segment") }
+            guard p + 1 + size <= segment.upperBound else {
+                throw ImageCodecError.corrupt(offset: p, reason: "DQT table runs past its segment")
+            }
             var table = [Int32](repeating: 0, count: 64)
             for k in 0..<64 {
                 let value = precision == 0 ? byte(p + 1 + k) : byte(p + 1 + 2 * k) << 8 | byte(p + 2 + 2 * k)
@@ -232,7 +234,9 @@ struct JPEGStreamDecoder {
             guard tableClass <= 1 && index < 4 else {
                 throw ImageCodecError.corrupt(offset: p, reason: "DHT class \(tableClass) table \(index)")
             }
-            guard p + 17 <= segment.upperBound else { throw ImageCodecError.corrupt(offset: p, reason: "DHT counts run past their segment") }
+            guard p + 17 <= segment.upperBound else {
+                throw ImageCodecError.corrupt(offset: p, reason: "DHT counts run past their segment")
+            }
             let counts = (0..<16).map { byte(p + 1 + $0) }
             let total = counts.reduce(0, +)
             guard total <= 256 && p + 17 + total <= segment.upperBound else {
@@ -296,7 +300,8 @@ struct JPEGStreamDecoder {
         if scansDecoded == 0 {
             for component in frame.components {
                 guard let table = quantTables[component.quantTableIndex] else {
-                    throw ImageCodecError.corrupt(offset: markerOffset, reason: "quantization table \(component.quantTableIndex) not defined")
+                    throw ImageCodecError.corrupt(offset: markerOffset,
+                                                  reason: "quantization table \(component.quantTableIndex) not defined")
                 }
                 component.quantization = table
             }
@@ -461,7 +466,9 @@ struct JPEGScan {
             let bad = (isDC && spectralEnd != 0) || (!isDC && (spectralEnd < spectralStart || spectralEnd > 63 || components.count != 1))
                 || (successiveHigh != 0 && successiveLow != successiveHigh - 1) || successiveLow > 13
             if bad {
-                throw ImageCodecError.corrupt(offset: offset, reason: "progressive scan Ss=\(spectralStart) Se=\(spectralEnd) Ah=\(successiveHigh) Al=\(successiveLow) with \(components.count) components")
+                throw ImageCodecError.corrupt(offset: offset,
+                                              reason: "progressive scan Ss=\(spectralStart) Se=\(spectralEnd) Ah=\(successiveHigh) "
+                                                      + "Al=\(successiveLow) with \(components.count) components")
             }
         }
         // Sequential scans: libjpeg ignores Ss/Se/Ah/Al (warning only).

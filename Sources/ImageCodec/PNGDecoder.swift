@@ -29,8 +29,8 @@ struct PNGHeader: Sendable, Equatable {
 }
 
 /// Decodes PNG files. Output follows Pillow's `Image.open(f).convert("RGB")` except for 16-bit
-/// gray (the `decode` contract, docs/ARCHITECTURE.md "CLI contracts"): gray is replicated, alpha dropped (not composited), palettes expanded (an
-/// index past the PLTE entries gives black, as Pillow), 16-bit samples keep their high byte,
+/// gray (the `decode` contract, docs/ARCHITECTURE.md "CLI contracts"): gray is replicated, alpha dropped (not composited),
+/// palettes expanded (an index past the PLTE entries gives black, as Pillow), 16-bit samples keep their high byte,
 /// and 1/2/4-bit gray is scaled to 0...255 (x·255, x·85, x·17).
 public enum PNGDecoder {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -68,7 +68,8 @@ public enum PNGDecoder {
         let raw = try decodeRaw(data, limits: limits)
         let header = raw.header
         guard header.colorType == .gray || header.colorType == .palette, header.bitDepth <= 8 else {
-            throw ImageCodecError.unsupported("class-index map from a \(header.bitDepth)-bit PNG of colour type \(header.colorType.rawValue); need gray or palette of depth <= 8")
+            throw ImageCodecError.unsupported("class-index map from a \(header.bitDepth)-bit PNG of colour type "
+                                              + "\(header.colorType.rawValue); need gray or palette of depth <= 8")
         }
         var indices = [UInt8](repeating: 0, count: header.width * header.height)
         indices.withUnsafeMutableBufferPointer { out in
@@ -139,7 +140,8 @@ struct PNGChunk {
         let stored = readBigEndian32(bytes, dataOffset + length)
         let computed = crc32(bytes.baseAddress! + offset + 4, count: length + 4)
         guard stored == computed else {
-            throw ImageCodecError.checksumMismatch(offset: dataOffset + length, kind: "CRC-32 of the \(type) chunk", stored: stored, computed: computed)
+            throw ImageCodecError.checksumMismatch(offset: dataOffset + length, kind: "CRC-32 of the \(type) chunk",
+                                                   stored: stored, computed: computed)
         }
     }
 }
@@ -150,7 +152,9 @@ func readBigEndian32(_ bytes: UnsafeBufferPointer<UInt8>, _ offset: Int) -> UInt
 }
 
 func parseIHDR(_ bytes: UnsafeBufferPointer<UInt8>, _ chunk: PNGChunk) throws -> PNGHeader {
-    guard chunk.length == 13 else { throw ImageCodecError.corrupt(offset: chunk.offset, reason: "IHDR holds \(chunk.length) bytes, not 13") }
+    guard chunk.length == 13 else {
+        throw ImageCodecError.corrupt(offset: chunk.offset, reason: "IHDR holds \(chunk.length) bytes, not 13")
+    }
     let d = chunk.dataOffset
     let width = Int(readBigEndian32(bytes, d)), height = Int(readBigEndian32(bytes, d + 4))
     guard width > 0, height > 0, width <= 0x7FFF_FFFF, height <= 0x7FFF_FFFF else {
@@ -171,7 +175,9 @@ func parseIHDR(_ bytes: UnsafeBufferPointer<UInt8>, _ chunk: PNGChunk) throws ->
     }
     guard bytes[d + 10] == 0 else { throw ImageCodecError.corrupt(offset: d + 10, reason: "compression method \(bytes[d + 10]) is not 0") }
     guard bytes[d + 11] == 0 else { throw ImageCodecError.corrupt(offset: d + 11, reason: "filter method \(bytes[d + 11]) is not 0") }
-    guard bytes[d + 12] <= 1 else { throw ImageCodecError.corrupt(offset: d + 12, reason: "interlace method \(bytes[d + 12]) is not 0 or 1") }
+    guard bytes[d + 12] <= 1 else {
+        throw ImageCodecError.corrupt(offset: d + 12, reason: "interlace method \(bytes[d + 12]) is not 0 or 1")
+    }
     return PNGHeader(width: width, height: height, bitDepth: bitDepth, colorType: colorType, interlaced: bytes[d + 12] == 1)
 }
 
@@ -207,7 +213,8 @@ struct RawPNG {
         data.withUnsafeBufferPointer { buffer in
             for pass in passes where pass.width > 0 && pass.height > 0 {
                 for j in 0..<pass.height {
-                    body(buffer.baseAddress! + pass.start + j * (pass.rowBytes + 1) + 1, pass.width, pass.x0, pass.dx, pass.y0 + j * pass.dy)
+                    body(buffer.baseAddress! + pass.start + j * (pass.rowBytes + 1) + 1, pass.width, pass.x0, pass.dx,
+                         pass.y0 + j * pass.dy)
                 }
             }
         }
@@ -351,11 +358,13 @@ extension PNGDecoder {
             case .corrupt(let reason, let o):
                 throw ImageCodecError.corrupt(offset: fileOffset(o), reason: "zlib: \(reason)")
             case .tooMuchData(let o):
-                throw ImageCodecError.corrupt(offset: fileOffset(o), reason: "IDAT holds more than the \(expectedBytes) bytes the header implies")
+                throw ImageCodecError.corrupt(offset: fileOffset(o),
+                                              reason: "IDAT holds more than the \(expectedBytes) bytes the header implies")
             }
         }
         guard written == expectedBytes else {
-            throw ImageCodecError.truncated(offset: fileOffset(Int.max), expected: "\(expectedBytes) bytes of image data, zlib stream gave \(written)")
+            throw ImageCodecError.truncated(offset: fileOffset(Int.max),
+                                            expected: "\(expectedBytes) bytes of image data, zlib stream gave \(written)")
         }
         return output
     }
@@ -376,7 +385,8 @@ extension PNGDecoder {
                         let row = base + filterAt + 1
                         let filter = base[filterAt]
                         guard filter <= 4 else {
-                            throw ImageCodecError.corrupt(offset: firstIDATOffset, reason: "filter type \(filter) on row \(j) (inflated byte \(filterAt)) is not 0...4")
+                            throw ImageCodecError.corrupt(offset: firstIDATOffset, reason: "filter type \(filter) on row \(j) "
+                                                          + "(inflated byte \(filterAt)) is not 0...4")
                         }
                         unfilterRow(row, prior: prior, count: pass.rowBytes, bytesPerPixel: bytesPerPixel, filter: filter)
                         prior = UnsafePointer(row)

@@ -17,7 +17,8 @@ public enum PNGEncoder {
         precondition([.gray, .rgb, .rgba].contains(colorType), "PNGEncoder writes gray, RGB or RGBA, not \(colorType)")
         precondition(width > 0 && height > 0 && width <= 0x7FFF_FFFF && height <= 0x7FFF_FFFF, "PNG size \(width)x\(height)")
         let channels = colorType.channels
-        precondition(pixels.count == width * height * channels, "\(width)x\(height)x\(channels) needs \(width * height * channels) bytes, got \(pixels.count)")
+        precondition(pixels.count == width * height * channels,
+                     "\(width)x\(height)x\(channels) needs \(width * height * channels) bytes, got \(pixels.count)")
         let filtered = filterRows(pixels, width: width, height: height, bytesPerPixel: channels)
         var file = [UInt8](PNGDecoder.signature)
         var ihdr = bigEndian32(width) + bigEndian32(height)
@@ -45,7 +46,8 @@ public enum PNGEncoder {
                             let target = destination.baseAddress! + y * (rowBytes + 1)
                             var bestFilter: UInt8 = 0, bestSum = Int.max
                             for filter in UInt8(0)...4 {
-                                let sum = filterRow(row, prior: prior, count: rowBytes, bytesPerPixel: bpp, filter: filter, into: scratch.baseAddress!)
+                                let sum = filterRow(row, prior: prior, count: rowBytes, bytesPerPixel: bpp, filter: filter,
+                                                    into: scratch.baseAddress!)
                                 if sum < bestSum {
                                     bestSum = sum
                                     bestFilter = filter

@@ -8,7 +8,8 @@ import Parallel
 /// reads the forward's input.
 func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)
-    parallelChunks(count / 8, minimumChunk: 8192) { vectors in     // each chunk writes its own range
+    // 1.85 ns an element on one thread (measured here, 151k elements, best of 30): 14.8 ns a vector of 8.
+    parallelChunks(count / 8, minimumChunk: minimumChunk(nanosecondsPerItem: 14.8)) { vectors in   // each chunk writes its own range
         for v in vectors {
             let xv = UnsafeRawPointer(xs.base + v &* 8).loadUnaligned(as: SIMD8<Float>.self)
             let yv = 0.5 * xv * (1 + simdErf(xv * 0.70710678118654752))          // 1/√2
@@ -27,7 +28,8 @@ func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
         return cdf.addingProduct(xv, pdf)
     }
     let xs = SharedPointer(x), dys = SharedPointer(dy), dxs = SharedPointer(dx)
-    parallelChunks(count / 8, minimumChunk: 4096) { vectors in     // each chunk writes its own range
+    // 2.6 ns an element on one thread (measured as the forward): 20.7 ns a vector of 8.
+    parallelChunks(count / 8, minimumChunk: minimumChunk(nanosecondsPerItem: 20.7)) { vectors in   // each chunk writes its own range
         for v in vectors {
             let xv = UnsafeRawPointer(xs.base + v &* 8).loadUnaligned(as: SIMD8<Float>.self)
             let dyv = UnsafeRawPointer(dys.base + v &* 8).loadUnaligned(as: SIMD8<Float>.self)

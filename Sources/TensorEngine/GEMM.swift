@@ -197,7 +197,8 @@ extension Tensor {
         precondition(rank == 2 && other.rank == 2, "matmul: rank-2 operands, got \(shape) and \(other.shape)")
         let m = transposeSelf ? shape[1] : shape[0], k = transposeSelf ? shape[0] : shape[1]
         let k2 = transposeOther ? other.shape[1] : other.shape[0], n = transposeOther ? other.shape[0] : other.shape[1]
-        precondition(k == k2, "matmul: inner sizes differ: \(shape)\(transposeSelf ? "ᵀ" : "") · \(other.shape)\(transposeOther ? "ᵀ" : "")")
+        precondition(k == k2,
+                     "matmul: inner sizes differ: \(shape)\(transposeSelf ? "ᵀ" : "") · \(other.shape)\(transposeOther ? "ᵀ" : "")")
         let result = Tensor(zeros: [m, n])
         gemm(GEMMShape(m: m, n: n, k: k, transposeA: transposeSelf, transposeB: transposeOther),
              data, other.data, result.data)

@@ -10,7 +10,8 @@ func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, 
                              rstd: UnsafeMutablePointer<Float>, rows: Int, columns c: Int, eps: Float = 1e-6) {
     let xs = SharedPointer(x), ys = SharedPointer(y), gs = SharedPointer(gamma), bs = SharedPointer(beta)
     let means = SharedPointer(mean), rstds = SharedPointer(rstd)
-    parallelChunks(rows, minimumChunk: max(1, 16384 / max(c, 1))) { range in   // chunk writes its rows
+    // 0.6 ns an element on one thread (measured here, 197 rows of 768, best of 30).
+    parallelChunks(rows, minimumChunk: minimumChunk(nanosecondsPerItem: 0.6 * Double(c))) { range in   // chunk writes its rows
         for r in range {
             let row = UnsafePointer(xs.base + r &* c)
             let mu = rowSum(row, c) / Float(c)
@@ -46,7 +47,8 @@ func layerNormBackward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>,
     if let dx {
         let xs = SharedPointer(x), gs = SharedPointer(gamma), dys = SharedPointer(dy), dxs = SharedPointer(dx)
         let means = SharedPointer(mean), rstds = SharedPointer(rstd)
-        parallelChunks(rows, minimumChunk: max(1, 8192 / max(c, 1))) { range in   // chunk writes its rows
+        // 0.62 ns an element on one thread (measured as the forward).
+        parallelChunks(rows, minimumChunk: minimumChunk(nanosecondsPerItem: 0.62 * Double(c))) { range in   // chunk writes its rows
             for r in range {
                 let row = UnsafePointer(xs.base + r &* c), dyRow = UnsafePointer(dys.base + r &* c)
                 let mu = means.base[r], inv = rstds.base[r]

@@ -16,7 +16,8 @@ package final class LinearStack: Module {
 
     /// - Parameter widths: `[in, hidden..., out]`, at least two.
     package init(widths: [Int], activation: Activation, name: String) {
-        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "LinearStack \(name): widths \(widths), expected [in, ..., out], all positive")
+        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 },
+                     "LinearStack \(name): widths \(widths), expected [in, ..., out], all positive")
         layers = (0..<(widths.count - 1)).map {
             Linear(inFeatures: widths[$0], outFeatures: widths[$0 + 1], name: qualified(name, String(2 * $0)))
         }
@@ -47,7 +48,9 @@ package final class LinearStack: Module {
     package func backward(_ dy: Tensor, into dx: Tensor?) {
         var upstream = dy
         for i in stride(from: layers.count - 1, to: 0, by: -1) {
-            guard let a = activated[i - 1], let z = layers[i - 1].output else { preconditionFailure("\(layers[i].weight.name): backward before forward") }
+            guard let a = activated[i - 1], let z = layers[i - 1].output else {
+                preconditionFailure("\(layers[i].weight.name): backward before forward")
+            }
             let dA = reuse(&dActivated[i - 1], a.shape), dZ = reuse(&dPreActivation[i - 1], a.shape)
             dA.fill(0)
             layers[i].backward(upstream, into: dA)

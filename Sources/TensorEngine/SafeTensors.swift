@@ -164,7 +164,8 @@ public struct SafeTensors {
             }
         case "F64":
             for i in 0..<count {
-                out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 8 * i, as: UInt64.self))))
+                out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 8 * i,
+                                                                                           as: UInt64.self))))
             }
         case "BF16":                                          // the high half of a Float32
             for i in 0..<count {

@@ -6,7 +6,8 @@ import Parallel
 /// y = exp(x - max)/Σ exp(x - max) per row.  x, y: [R, C] (y may alias x). Saves y for backward.
 func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, columns c: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)
-    parallelChunks(rows, minimumChunk: max(1, 8192 / max(c, 1))) { range in   // chunk writes its rows
+    // 0.94 ns an element on one thread (measured here, 197 rows of 768, best of 30).
+    parallelChunks(rows, minimumChunk: minimumChunk(nanosecondsPerItem: 0.94 * Double(c))) { range in   // chunk writes its rows
         for r in range { softmaxRow(UnsafePointer(xs.base + r &* c), ys.base + r &* c, c) }
     }
 }
@@ -15,7 +16,8 @@ func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 func softmaxBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                             rows: Int, columns c: Int) {
     let ys = SharedPointer(y), dys = SharedPointer(dy), dxs = SharedPointer(dx)
-    parallelChunks(rows, minimumChunk: max(1, 8192 / max(c, 1))) { range in   // chunk writes its rows
+    // 0.35 ns an element on one thread (measured as the forward).
+    parallelChunks(rows, minimumChunk: minimumChunk(nanosecondsPerItem: 0.35 * Double(c))) { range in   // chunk writes its rows
         for r in range {
             softmaxBackwardRow(UnsafePointer(ys.base + r &* c), UnsafePointer(dys.base + r &* c),
                                dxs.base + r &* c, c, scale: 1)

@@ -54,7 +54,8 @@ package final class MultiHeadAttention: Module {
     /// y = attention(x), saving nothing (inference). x, y: [B, N, C], distinct. Temporaries
     /// from the workspace.
     func infer(_ x: Tensor, into y: Tensor, accumulating: Bool) {
-        precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape, "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")
+        precondition(x.rank == 3 && x.shape[2] == channels && y.shape == x.shape,
+                     "\(qkv.weight.name): input \(x.shape), output \(y.shape), expected [B, N, \(channels)] both")
         let b = x.shape[0], n = x.shape[1]
         let fused = reuse(&workspace.qkv, [b, n, 3 * channels])
         qkv.apply(x, into: fused)

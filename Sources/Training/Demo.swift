@@ -119,7 +119,8 @@ public final class Demo {
     /// - Parameter progress: images done so far (from any thread).
     /// - Throws: `SynthesisError`.
     public func synthesize(from coordinates: Coordinates, progress: (@Sendable (Int) -> Void)? = nil) throws -> Synthesizer.Summary {
-        let synthesizer = Synthesizer(imageCount: settings.imageCount, seed: settings.seed, imageSize: settings.imageSize ?? trainingConfig.resizeShortSide)
+        let synthesizer = Synthesizer(imageCount: settings.imageCount, seed: settings.seed,
+                                      imageSize: settings.imageSize ?? trainingConfig.resizeShortSide)
         return try synthesizer.synthesize(from: coordinates, to: dataDirectory, progress: progress)
     }
 
@@ -165,9 +166,11 @@ public final class Demo {
         try run.run(onStep: { try onStep(run.trainer.progress.step, $0) })
         let file = run.modelFile
         try file.write(to: modelURL)
-        for url in [checkpointURL, CheckpointContainer.previousURL(of: checkpointURL)] where FileManager.default.fileExists(atPath: url.path) {
+        for url in [checkpointURL, CheckpointContainer.previousURL(of: checkpointURL)]
+            where FileManager.default.fileExists(atPath: url.path) {
             do { try FileManager.default.removeItem(at: url) } catch {
-                throw DemoError.cannotWrite(file: url.path, reason: "cannot remove the finished run's checkpoint: \(error.localizedDescription)")
+                throw DemoError.cannotWrite(file: url.path,
+                                            reason: "cannot remove the finished run's checkpoint: \(error.localizedDescription)")
             }
         }
         modelFile = file

@@ -149,7 +149,8 @@ public struct LossLabels: Sendable {
         var labels: [HeadName: Int] = [.coarse: coarse, .middle: middle, .fine: fine]
         if sceneClasses > 0 {
             guard let category = entry.scene,
-                  let scene = LabelledManifest.sceneLabel(category: category, hierarchy: hierarchy, sceneClasses: sceneClasses) else { return nil }
+                  let scene = LabelledManifest.sceneLabel(category: category, hierarchy: hierarchy,
+                                                          sceneClasses: sceneClasses) else { return nil }
             labels[.scene] = scene
         }
         return labels

@@ -74,7 +74,7 @@ func adamWStep(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePoi
         let pv = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) * decayV
         var mv = UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self)
         mv = mv + w1 * (gv - mv)
-        let vv = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self) + w2 * gv * gv                  // torch addcmul_: (value·g)·g
+        let vv = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self) + w2 * gv * gv   // torch addcmul_: (value·g)·g
         let denominator = vv.squareRoot() / rootV + epsilonV
         UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: SIMD8<Float>.self)
         UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: SIMD8<Float>.self)

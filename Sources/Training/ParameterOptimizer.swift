@@ -74,7 +74,8 @@ final class ParameterOptimizer {
                                             + "the config says '\(kind.rawValue)'")
         }
         guard let text = metadata["optimizer.step"], let steps = Int(text), steps >= 0 else {
-            throw CheckpointError.malformed(file: file, reason: "metadata 'optimizer.step' is \(metadata["optimizer.step"].map { "'\($0)'" } ?? "missing")")
+            throw CheckpointError.malformed(file: file, reason: "metadata 'optimizer.step' is "
+                                            + "\(metadata["optimizer.step"].map { "'\($0)'" } ?? "missing")")
         }
         let targets = firstState + secondState
         for ((name, _), target) in zip(stateTensors, targets) {

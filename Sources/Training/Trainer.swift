@@ -89,7 +89,8 @@ public final class Trainer {
                 let (b, k) = (logits.shape[0], logits.shape[1])
                 let buffers = lossBuffers(head: head, batch: b, classes: k)
                 let target = CrossEntropyTarget.labels(labels, smoothing: Float(config.labelSmoothing))
-                let headLoss = crossEntropyForward(logits.data, target: target, probabilities: buffers.probabilities.data, batch: b, classes: k)
+                let headLoss = crossEntropyForward(logits.data, target: target, probabilities: buffers.probabilities.data,
+                                                   batch: b, classes: k)
                 buffers.gradient.fill(0)
                 crossEntropyBackward(probabilities: buffers.probabilities.data, target: target, buffers.gradient.data, batch: b, classes: k,
                                      scale: Float(weight * share))

@@ -116,9 +116,11 @@ public struct TrainingConfig: Sendable, Equatable {
         config.groupScales.biases = try check(raw.biasLearningRateScale, "bias_learning_rate_scale", 0...1000, 1)
         config.epochs = try check(raw.epochs, "epochs", 1...100_000, config.epochs)
         config.warmupEpochs = try check(raw.warmupEpochs, "warmup_epochs", 0...config.epochs, min(config.warmupEpochs, config.epochs))
-        config.finalLearningRateScale = try check(raw.finalLearningRateScale, "final_learning_rate_scale", 0...1, config.finalLearningRateScale)
+        config.finalLearningRateScale = try check(raw.finalLearningRateScale, "final_learning_rate_scale", 0...1,
+                                                  config.finalLearningRateScale)
         config.batchSize = try check(raw.batchSize, "batch_size", 1...1_000_000, config.batchSize)
-        config.microBatchSize = try check(raw.microBatchSize, "micro_batch_size", 1...config.batchSize, min(config.microBatchSize, config.batchSize))
+        config.microBatchSize = try check(raw.microBatchSize, "micro_batch_size", 1...config.batchSize,
+                                          min(config.microBatchSize, config.batchSize))
         if let weights = raw.lossWeights {
             config.middleLossWeight = try check(weights.middle, "loss_weights.middle", 0...1, config.middleLossWeight)
             config.fineLossWeight = try check(weights.fine, "loss_weights.fine", 0...1, config.fineLossWeight)

@@ -108,7 +108,8 @@ public struct TrainingLoop {
                 var loaded: [TrainingBatch] = []
                 for _ in plan.microBatches(ofStep: stepInEpoch) {
                     guard let request = requests.next() else { preconditionFailure("no request for step \(stepInEpoch) of epoch \(epoch)") }
-                    let (batch, missing) = try prefetcher?.next(expected: request) ?? source.batch(indices: request.indices, epoch: request.epoch)
+                    let (batch, missing) = try prefetcher?.next(expected: request)
+                        ?? source.batch(indices: request.indices, epoch: request.epoch)
                     skipped += missing.count
                     if let batch { loaded.append(batch) }
                 }

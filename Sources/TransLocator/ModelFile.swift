@@ -91,7 +91,9 @@ public struct ModelFile {
         var missing: [String] = [], misshaped: [String] = []
         for parameter in model.parameters {
             guard let entry = file.entries[parameter.name] else { missing.append(parameter.name); continue }
-            if entry.shape != parameter.value.shape { misshaped.append("\(parameter.name) \(entry.shape) (expected \(parameter.value.shape))") }
+            if entry.shape != parameter.value.shape {
+                misshaped.append("\(parameter.name) \(entry.shape) (expected \(parameter.value.shape))")
+            }
         }
         guard missing.isEmpty, misshaped.isEmpty else {
             throw WeightFileError.mismatchedKeys(file: path, missing: missing, unexpected: [], misshaped: misshaped)
@@ -144,7 +146,9 @@ public struct ModelFile {
             }
             var cells: [PartitionCell] = []
             for k in 0..<n {
-                guard let cell = try? S2CellID(token: columns.tokens[k]) else { throw fail("\(name)[\(k)]: token '\(columns.tokens[k])' is not an S2 cell") }
+                guard let cell = try? S2CellID(token: columns.tokens[k]) else {
+                    throw fail("\(name)[\(k)]: token '\(columns.tokens[k])' is not an S2 cell")
+                }
                 guard (-90...90).contains(columns.latitudes[k]), (-180...180).contains(columns.longitudes[k]) else {
                     throw fail("\(name)[\(k)]: mean (\(columns.latitudes[k]), \(columns.longitudes[k])) is not in degrees")
                 }

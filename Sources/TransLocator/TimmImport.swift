@@ -87,7 +87,8 @@ func timmConfig(of file: WeightFile) throws -> ViTConfig {
     func shape(_ name: String, rank: Int) throws -> [Int] {
         guard let entry = file.entries[name] else { throw WeightFileError.missingTensor(file: file.path, tensor: name) }
         guard entry.shape.count == rank else {
-            throw WeightFileError.mismatchedKeys(file: file.path, missing: [], unexpected: [], misshaped: ["\(name) \(entry.shape) (expected rank \(rank))"])
+            throw WeightFileError.mismatchedKeys(file: file.path, missing: [], unexpected: [],
+                                                 misshaped: ["\(name) \(entry.shape) (expected rank \(rank))"])
         }
         return entry.shape
     }
@@ -106,7 +107,8 @@ func timmConfig(of file: WeightFile) throws -> ViTConfig {
     }
     let imageSize = integer("img_size") ?? grid * patchSize
     guard imageSize > 0, imageSize % patchSize == 0 else {
-        throw WeightFileError.missingMetadata(file: file.path, key: "config", reason: "img_size \(imageSize) is not a multiple of the patch size \(patchSize)")
+        throw WeightFileError.missingMetadata(file: file.path, key: "config",
+                                              reason: "img_size \(imageSize) is not a multiple of the patch size \(patchSize)")
     }
     return ViTConfig(imageSize: imageSize, patchSize: patchSize, embedDimension: embed, depth: depth,
                      headCount: heads, mlpRatio: Double(fc1[0]) / Double(embed))

@@ -11,7 +11,8 @@ final class ArgumentsTests: XCTestCase {
     ]
 
     func testParsesOptionsFlagsOperandsAndNegativeNumbers() throws {
-        let parsed = try ParsedArguments(["--manifest", "a.csv", "-12.5", "--json", "-k", "3", "--max=9,8,7", "--", "--not-an-option"], specs: specs)
+        let parsed = try ParsedArguments(["--manifest", "a.csv", "-12.5", "--json", "-k", "3", "--max=9,8,7", "--", "--not-an-option"],
+                                         specs: specs)
         XCTAssertEqual(parsed.string("manifest"), "a.csv")
         XCTAssertTrue(parsed.flag("json"))
         XCTAssertEqual(try parsed.int("top"), 3)

@@ -106,7 +106,9 @@ final class GeoCellsCommandTests: XCTestCase {
     /// the appended token and center must be S2's, exactly; other columns and quoting are kept.
     func testCellCSVAppendsTokenAndCenterExactly() throws {
         let fixture = try String(contentsOf: Self.fixtures.appendingPathComponent("s2-cells.csv"), encoding: .utf8)
-        let rows = fixture.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let rows = fixture.split(separator: "\n").dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
         for level in [0, 7, 19, 30] {
             let cells = rows.filter { Int($0[2]) == level }.prefix(40)
             XCTAssertFalse(cells.isEmpty)

@@ -23,7 +23,8 @@ final class TrainCommandTests: XCTestCase {
         var places = Coordinates()
         for i in 0..<400 {                                                       // a spiral over the sphere
             let z = 1 - 2 * (Double(i) + 0.5) / 400
-            places.append(latitude: asin(z) * 180 / .pi, longitude: (Double(i) * 137.50776405003785).truncatingRemainder(dividingBy: 360) - 180)
+            places.append(latitude: asin(z) * 180 / .pi,
+                          longitude: (Double(i) * 137.50776405003785).truncatingRemainder(dividingBy: 360) - 180)
         }
         _ = try Synthesizer(imageCount: 20, seed: 2, imageSize: 24, validationShare: 0.1, testShare: 0.1).synthesize(from: places, to: root)
         let config = root.appendingPathComponent("config.json")

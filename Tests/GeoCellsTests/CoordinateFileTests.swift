@@ -51,7 +51,8 @@ final class CoordinateFileTests: XCTestCase {
         let file = try read("lat,lon\n1,2\n91,3\nx,4\n5,6\n", skipInvalid: true)
         XCTAssertEqual(file.coordinates, Coordinates(latitudes: [1, 5], longitudes: [2, 6]))
         XCTAssertEqual(file.skippedRows, 2)
-        XCTAssertEqual(file.firstSkipped, .badValue(file: "train.csv", line: 3, column: "lat", value: "91", expected: "degrees in [-90, 90]"))
+        XCTAssertEqual(file.firstSkipped,
+                       .badValue(file: "train.csv", line: 3, column: "lat", value: "91", expected: "degrees in [-90, 90]"))
         XCTAssertThrowsError(try read("lat,lon\n91,3\n", skipInvalid: true))    // nothing left
     }
 

@@ -16,7 +16,8 @@ final class GreatCircleTests: XCTestCase {
         // A quarter and a half of the circumference; zero; symmetric; across the antimeridian.
         let equator = GeoCoordinate(latitude: 0, longitude: 0)
         XCTAssertEqual(greatCircleDistance(equator, GeoCoordinate(latitude: 0, longitude: 90)), Double.pi / 2 * 6371, accuracy: 1e-9)
-        XCTAssertEqual(greatCircleDistance(GeoCoordinate(latitude: 90, longitude: 0), GeoCoordinate(latitude: -90, longitude: 0)), Double.pi * 6371, accuracy: 1e-9)
+        XCTAssertEqual(greatCircleDistance(GeoCoordinate(latitude: 90, longitude: 0), GeoCoordinate(latitude: -90, longitude: 0)),
+                       Double.pi * 6371, accuracy: 1e-9)
         XCTAssertEqual(greatCircleDistance(equator, GeoCoordinate(latitude: 0, longitude: 180)), Double.pi * 6371, accuracy: 1e-9)
         XCTAssertEqual(greatCircleDistance(paris, paris), 0)
         XCTAssertEqual(greatCircleDistance(paris, sydney), greatCircleDistance(sydney, paris), accuracy: 1e-9)

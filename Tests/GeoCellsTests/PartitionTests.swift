@@ -63,7 +63,8 @@ final class PartitionTests: XCTestCase {
             var found = 0
             for k in 0..<coordinates.count {
                 if let label = partition.classLabel(latitude: coordinates.latitudes[k], longitude: coordinates.longitudes[k]) {
-                    XCTAssertTrue(partition.cells[label].cell.contains(S2CellID(latitude: coordinates.latitudes[k], longitude: coordinates.longitudes[k])))
+                    XCTAssertTrue(partition.cells[label].cell.contains(S2CellID(latitude: coordinates.latitudes[k],
+                                                                                longitude: coordinates.longitudes[k])))
                     found += 1
                 }
             }
@@ -135,7 +136,9 @@ final class PartitionTests: XCTestCase {
         for (maxImages, expected) in [(5000, 3298), (2000, 7202), (1000, 12893)] {
             let partition = try Partition(contentsOf: URL(fileURLWithPath: "\(folder)/cells_50_\(maxImages).csv"))
             XCTAssertEqual(partition.count, expected)
-            let ownClass = partition.cells.filter { partition.classLabel(latitude: $0.latitudeMean, longitude: $0.longitudeMean) == $0.classLabel }
+            let ownClass = partition.cells.filter {
+                partition.classLabel(latitude: $0.latitudeMean, longitude: $0.longitudeMean) == $0.classLabel
+            }
             XCTAssertGreaterThan(Double(ownClass.count), 0.9 * Double(expected), "cells_50_\(maxImages).csv")
         }
     }

@@ -30,7 +30,8 @@ final class S2CellIDTests: XCTestCase {
             if cell.id != expected {
                 mismatches += 1
                 if mismatches <= 10 {
-                    XCTFail("(\(row["lat"]!), \(row["lon"]!)): leaf \(cell.id) (\(cell.token)), S2 says \(expected) (\(S2CellID(id: expected).token))")
+                    XCTFail("(\(row["lat"]!), \(row["lon"]!)): leaf \(cell.id) (\(cell.token)), "
+                            + "S2 says \(expected) (\(S2CellID(id: expected).token))")
                 }
             }
         }

@@ -111,7 +111,9 @@ final class PNGDecoderTests: XCTestCase {
         let stream = try pngFixture("runs_z9", "zlib", subdirectory: "Fixtures/png/zlib")
         let png = pngFile(width: 1, height: 1, bitDepth: 8, colorType: 0, idat: [UInt8](stream))
         XCTAssertThrowsError(try PNGDecoder.decode(png)) { error in
-            guard let e = error as? ImageCodecError, case .corrupt(_, let reason) = e, reason.contains("more than") else { return XCTFail("\(error)") }
+            guard let e = error as? ImageCodecError, case .corrupt(_, let reason) = e, reason.contains("more than") else {
+                return XCTFail("\(error)")
+            }
         }
     }
 

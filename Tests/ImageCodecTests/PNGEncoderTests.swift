@@ -44,7 +44,9 @@ final class PNGEncoderTests: XCTestCase {
             let stream = zlibCompress(payload)
             var output = [UInt8](repeating: 0, count: payload.count)
             let n = try stream.withUnsafeBufferPointer { input in
-                try output.withUnsafeMutableBufferPointer { try zlibDecompress(input, into: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, capacity: payload.count) }
+                try output.withUnsafeMutableBufferPointer {
+                    try zlibDecompress(input, into: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, capacity: payload.count)
+                }
             }
             XCTAssertEqual(n, payload.count, name)
             XCTAssertEqual(output, payload, name)

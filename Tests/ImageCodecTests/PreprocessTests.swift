@@ -143,7 +143,8 @@ final class PreprocessTests: XCTestCase {
 
     func testResizeFastPathsAgreeWithIdentityAndShapes() {
         let image = Image(width: 1, height: 1, fill: (9, 8, 7))
-        XCTAssertEqual(image.resized(width: 3, height: 2).pixels, [UInt8](repeating: 0, count: 0) + [9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7])
+        XCTAssertEqual(image.resized(width: 3, height: 2).pixels,
+                       [UInt8](repeating: 0, count: 0) + [9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7, 9, 8, 7])
         XCTAssertEqual(resizedSize(width: 640, height: 480, shortSide: 256).width, 341)   // int(256·640/480)
         XCTAssertEqual(resizedSize(width: 480, height: 640, shortSide: 256).height, 341)
     }

@@ -12,7 +12,8 @@ final class SegmentationMapTests: XCTestCase {
     }
 
     func testSegmentationMapsReadAsIndicesOrPaletteColours() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("translocator-seg-\(ProcessInfo.processInfo.processIdentifier)")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("translocator-seg-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let map = stripes(width: 7, height: 6)

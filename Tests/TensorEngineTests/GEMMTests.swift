@@ -31,7 +31,8 @@ final class GEMMTests: XCTestCase {
                     continue
                 }
                 if abs(fast[index] - reference[index]) > tolerance {
-                    XCTFail("\(shape) alpha \(alpha) beta \(beta) threads \(threads) seed \(seed): C[\(i),\(j)] = \(fast[index]), reference \(reference[index])",
+                    XCTFail("\(shape) alpha \(alpha) beta \(beta) threads \(threads) seed \(seed): "
+                            + "C[\(i),\(j)] = \(fast[index]), reference \(reference[index])",
                             file: file, line: line)
                     return
                 }

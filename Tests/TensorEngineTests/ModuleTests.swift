@@ -35,7 +35,8 @@ final class ModuleTests: XCTestCase {
                 seed += 1
             }
             let dx = Tensor(zeros: x.shape)
-            assertGradientsMatch("stack \(activation), seed \(seed)", [Differentiable("x", x, dx)] + stack.parameters.map(Differentiable.init),
+            assertGradientsMatch("stack \(activation), seed \(seed)",
+                                 [Differentiable("x", x, dx)] + stack.parameters.map(Differentiable.init),
                                  forward: { stack.forward(x) }, backward: { stack.backward($0, into: dx) }, h: h, samples: 8)
         }
     }

@@ -103,18 +103,21 @@ final class SafeTensorsTests: XCTestCase {
         assertThrows(file(header: #"{"t":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: Array(repeating: 0, count: 8))) {
             if case .unsupportedDType = $0 { true } else { false }
         }
-        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+                                  + #""u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
                           data: Array(repeating: 0, count: 12))) {
             if case .overlapping = $0 { true } else { false }
         }
-        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+                                  + #""t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
                           data: Array(repeating: 0, count: 8))) {
             if case .duplicateName(_, "t") = $0 { true } else { false }
         }
         assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: Array(repeating: 0, count: 4))) {
             if case .badEntry = $0 { true } else { false }
         }
-        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[4503599627370496,4503599627370496],"data_offsets":[0,4]}}"#, data: Array(repeating: 0, count: 4))) {
+        assertThrows(file(header: #"{"t":{"dtype":"F32","shape":[4503599627370496,4503599627370496],"data_offsets":[0,4]}}"#,
+                          data: Array(repeating: 0, count: 4))) {
             if case .sizeMismatch = $0 { true } else { false }       // shape × size overflows Int
         }
         assertThrows(file(header: #"{"__metadata__":{"k":1}}"#)) { if case .badEntry = $0 { true } else { false } }

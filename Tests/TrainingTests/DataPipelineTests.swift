@@ -109,7 +109,8 @@ final class DataPipelineTests: XCTestCase {
         let problems = lenient.problems(inEpoch: 0)
         XCTAssertEqual(problems.first, missingError)
         XCTAssertEqual(problems.count, 2)
-        XCTAssertTrue("\(problems[1])".hasPrefix("\(manifest.file):\(corrupt.line): image '\(corrupt.imagePath)' cannot be read"), "\(problems[1])")
+        XCTAssertTrue("\(problems[1])".hasPrefix("\(manifest.file):\(corrupt.line): image '\(corrupt.imagePath)' cannot be read"),
+                      "\(problems[1])")
 
         let strict = Self.source(labelled, strict: true)
         XCTAssertThrowsError(try strict.batch(indices: [0, 3, 5], epoch: 0)) { XCTAssertEqual($0 as? ManifestError, missingError) }

@@ -106,7 +106,8 @@ final class TrainingConfigTests: XCTestCase {
             ("{\"training\": {\"epochs\": 0}}", "c.json: training.epochs is 0, expected a value in 1...100000"),
             ("{\"training\": {\"loss_weights\": {\"middle\": 0.8, \"fine\": 0.5}}}",
              "c.json: training.loss_weights is middle 0.8 + fine 0.5, expected a sum <= 1 (the coarse weight is 1 - middle - fine)"),
-            ("{\"training\": {\"batch_size\": 16, \"micro_batch_size\": 32}}", "c.json: training.micro_batch_size is 32, expected a value in 1...16"),
+            ("{\"training\": {\"batch_size\": 16, \"micro_batch_size\": 32}}",
+             "c.json: training.micro_batch_size is 32, expected a value in 1...16"),
         ]
         for (json, message) in cases {
             XCTAssertThrowsError(try TrainingConfig(json: Data(json.utf8), file: "c.json"), json) { error in

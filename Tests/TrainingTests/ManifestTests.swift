@@ -73,7 +73,8 @@ final class ManifestTests: XCTestCase {
 
     func testCSVTextRoundTrips() throws {
         let entries = [
-            ManifestEntry(imagePath: "a \"q\", b.jpg", latitude: 0.1 + 0.2, longitude: -179.99999999999997, segmentationPath: "s.png", scene: 0),
+            ManifestEntry(imagePath: "a \"q\", b.jpg", latitude: 0.1 + 0.2, longitude: -179.99999999999997,
+                          segmentationPath: "s.png", scene: 0),
             ManifestEntry(imagePath: "c.jpg", latitude: -90, longitude: 180, scene: 364),
         ]
         let text = Manifest(entries: entries, directory: folder).csvText

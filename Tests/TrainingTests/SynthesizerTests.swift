@@ -49,7 +49,8 @@ final class SynthesizerTests: XCTestCase {
             for entry in checked.entries {
                 seen += 1
                 let photoData = try Data(contentsOf: manifest.imageURL(of: entry))
-                XCTAssertEqual(photoData, try Data(contentsOf: root.appendingPathComponent("b/" + entry.imagePath)), "same seed, same bytes")
+                XCTAssertEqual(photoData, try Data(contentsOf: root.appendingPathComponent("b/" + entry.imagePath)),
+                               "same seed, same bytes")
                 let photo = try PNGDecoder.decode(photoData)
                 XCTAssertEqual([photo.width, photo.height], [32, 32])
                 let map = try PNGDecoder.decodeIndices(Data(contentsOf: manifest.segmentationURL(of: entry)!))
@@ -62,7 +63,8 @@ final class SynthesizerTests: XCTestCase {
         XCTAssertEqual(seen, 20)
         let hierarchy = try SceneHierarchy(contentsOf: root.appendingPathComponent("a/scene_hierarchy.csv"))
         XCTAssertEqual(hierarchy.categoryCount, SyntheticScene.categories.count)
-        XCTAssertThrowsError(try Synthesizer(imageCount: 300).synthesize(from: Self.places(200), to: root.appendingPathComponent("c"))) { error in
+        XCTAssertThrowsError(try Synthesizer(imageCount: 300).synthesize(from: Self.places(200),
+                                                                         to: root.appendingPathComponent("c"))) { error in
             XCTAssertEqual(error as? SynthesisError, .notEnoughCoordinates(available: 200, requested: 300))
         }
     }

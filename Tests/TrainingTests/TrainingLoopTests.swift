@@ -91,7 +91,8 @@ final class LabelledManifestTests: XCTestCase {
 
         var unlabelled = manifest
         unlabelled.entries[2].scene = nil
-        XCTAssertThrowsError(try LabelledManifest(manifest: unlabelled, partitions: partitions, hierarchy: hierarchy, sceneClasses: 16)) { error in
+        XCTAssertThrowsError(try LabelledManifest(manifest: unlabelled, partitions: partitions, hierarchy: hierarchy,
+                                                  sceneClasses: 16)) { error in
             XCTAssertEqual(error as? LabelError, .missingScene(file: "m.csv", line: 4, sceneClasses: 16))
         }
         XCTAssertThrowsError(try LabelledManifest(manifest: manifest, partitions: partitions, hierarchy: nil, sceneClasses: 16)) { error in

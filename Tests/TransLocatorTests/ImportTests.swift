@@ -76,7 +76,8 @@ final class BackboneImportTests: XCTestCase {
         let ours = model.seg!.preLogits(try file.tensor("input")), reference = try file.tensor("pre_logits")
         for i in 0..<ours.count { XCTAssertEqual(ours[i], reference[i], accuracy: 1e-4, "pre_logits[\(i)]") }
 
-        let deeper = try TransLocatorModel(config: modelConfig(imageSize: 48, depth: 3), headSizes: HeadSizes(coarse: 5, middle: 7, fine: 11))
+        let deeper = try TransLocatorModel(config: modelConfig(imageSize: 48, depth: 3),
+                                           headSizes: HeadSizes(coarse: 5, middle: 7, fine: 11))
         XCTAssertThrowsError(try deeper.importBackbone(contentsOf: fixtureURL("import-vit-f32.safetensors"))) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("import-vit-f32.safetensors"), text)

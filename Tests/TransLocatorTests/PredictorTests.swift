@@ -106,7 +106,8 @@ final class PredictorTests: XCTestCase {
     }
 
     func testUndecodablePhotoOrMapIsAnErrorNamingTheFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("translocator-bad-\(ProcessInfo.processInfo.processIdentifier)")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("translocator-bad-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let text = directory.appendingPathComponent("notes.jpg")

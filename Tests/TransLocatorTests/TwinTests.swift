@@ -65,7 +65,8 @@ final class TwinTests: XCTestCase {
         }
         XCTAssertEqual(Set(outputs.logits.keys.map(\.rawValue)),
                        Set(fixture.file.names.filter { $0.hasPrefix("logits.") }.map { String($0.dropFirst(7)) }), file: file, line: line)
-        XCTAssertLessThan(relativeError(outputs.features, try fixture.file.tensor("features")), 1e-4, "\(name): features", file: file, line: line)
+        XCTAssertLessThan(relativeError(outputs.features, try fixture.file.tensor("features")), 1e-4, "\(name): features",
+                          file: file, line: line)
         if let weights = outputs.modalityWeights {
             XCTAssertLessThan(relativeError(weights, try fixture.file.tensor("modality_weights")), 1e-4, file: file, line: line)
         } else {

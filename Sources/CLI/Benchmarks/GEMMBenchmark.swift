@@ -64,8 +64,8 @@ enum GEMMBenchmark {
     }
 }
 
-/// Twelve independent FMA chains (a ← y + a·x, which converges, so no overflow) per iteration, kept in registers; the result is returned so the
-/// optimiser cannot drop the loop.
+/// Twelve independent FMA chains (a ← y + a·x, which converges, so no overflow) per iteration, kept in registers; the result is
+/// returned so the optimiser cannot drop the loop.
 @inline(never)
 func fmaLoop(_ iterations: Int, seed: Float) -> Float {
     let x = SIMD8<Float>(repeating: 0.999_999), y = SIMD8<Float>(repeating: seed)
