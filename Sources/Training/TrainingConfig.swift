@@ -56,19 +56,9 @@ public struct TrainingConfig: Sendable, Equatable {
     /// The defaults: AdamW at 1e-3, 40 epochs with 2 of warm-up, batch 256 in micro-batches of 32.
     public init() {}
 
-    /// Reads the `training` object of a config file.
-    /// - Throws: `TrainingConfigError` naming the file and the key.
-    public init(contentsOf url: URL, name: String? = nil) throws {
-        let file = name ?? url.path
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TrainingConfigError.unreadable(file: file, reason: error.localizedDescription)
-        }
-        try self.init(json: data, file: file)
-    }
-
     /// Reads the `training` object of a config's JSON text (or a bare training object). Keys not
-    /// given keep their defaults; unknown keys are ignored (the `model` object is not ours).
+    /// given keep their defaults; unknown keys are ignored (the `model` object is not ours). A
+    /// config file is read with `ConfigFile`, which checks this object against the model's.
     /// - Throws: `TrainingConfigError` naming `file` and the key.
     public init(json data: Data, file: String) throws {
         let raw: RawTrainingConfig

@@ -80,7 +80,7 @@ final class TrainingConfigTests: XCTestCase {
         .deletingLastPathComponent().appendingPathComponent("configs")
 
     func testTheShippedConfigsRead() throws {
-        let paper = try TrainingConfig(contentsOf: Self.configs.appendingPathComponent("translocator-b16.json"))
+        let paper = try ConfigFile(contentsOf: Self.configs.appendingPathComponent("translocator-b16.json")).training
         XCTAssertEqual(paper.optimizer, .sgd)
         XCTAssertEqual(paper.learningRate, 0.1)
         XCTAssertEqual(paper.groupScales, ParameterGroupScales(weights: 0.2, biases: 0.0048))
@@ -90,13 +90,13 @@ final class TrainingConfigTests: XCTestCase {
         XCTAssertEqual(paper.warmupEpochs, 2)
         XCTAssertEqual(paper.partitionMax, [5000, 2000, 1000])
         XCTAssertEqual(paper.lossWeights.coarse, 0.5, accuracy: 1e-12)
-        let tiny = try TrainingConfig(contentsOf: Self.configs.appendingPathComponent("tiny.json"))
+        let tiny = try ConfigFile(contentsOf: Self.configs.appendingPathComponent("tiny.json")).training
         XCTAssertEqual(tiny.optimizer, .adamw)
         XCTAssertEqual(tiny.betas, [0.9, 0.999])
         XCTAssertEqual(tiny.statedCropSize, 64)
         XCTAssertEqual(tiny.partitionMin, 10)
         XCTAssertEqual(tiny.augmentation.colorJitter, [0.4, 0.4, 0.4, 0.1])
-        let vit = try TrainingConfig(contentsOf: Self.configs.appendingPathComponent("vit-mt-b16.json"))
+        let vit = try ConfigFile(contentsOf: Self.configs.appendingPathComponent("vit-mt-b16.json")).training
         XCTAssertEqual(vit.resizeShortSide, 256)
     }
 
