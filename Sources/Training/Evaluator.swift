@@ -82,11 +82,7 @@ public struct Evaluator {
         var inputs: [PhotoInput] = [], kept: [ManifestEntry] = [], failures: [ManifestError] = []
         for entry in entries {
             do {
-                let input = try manifest.photoInput(of: entry, withSegmentation: pipeline.usesSegmentation)
-                do { try pipeline.validate(input) } catch {
-                    throw ManifestError.unreadableMap(file: manifest.file, line: entry.line, path: entry.segmentationPath ?? "",
-                                                      reason: "\(error)")
-                }
+                let input = try manifest.photoInput(of: entry, for: pipeline)
                 inputs.append(input)
                 kept.append(entry)
             } catch let error as ManifestError {

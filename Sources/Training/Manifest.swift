@@ -143,10 +143,12 @@ public struct Manifest: Sendable {
     /// The entry's segmentation map file, resolved against `directory` when relative; nil if it has none.
     public func segmentationURL(of entry: ManifestEntry) -> URL? { entry.segmentationPath.map(url(forPath:)) }
 
-    /// The row's photo and, with `withSegmentation`, its map, decoded for the `InputPipeline`
-    /// (maps as class indices or palette colours, as `predict --seg` reads them).
-    /// - Throws: `ManifestError` naming file:line: a missing file, or one that does not decode.
-    public func photoInput(of entry: ManifestEntry, withSegmentation: Bool) throws -> PhotoInput {
+    /// The row's photo and, when `pipeline`'s model reads maps, its map, decoded and checked
+    /// for that pipeline (maps as class indices or palette colours, as `predict --seg` reads
+    /// them; a map must be the photo's size).
+    /// - Throws: `ManifestError` naming file:line: a missing file, one that does not decode, or a
+    ///   map the pipeline cannot use.
+    public func photoInput(of entry: ManifestEntry, for pipeline: InputPipeline) throws -> PhotoInput {
         let url = imageURL(of: entry)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw ManifestError.missingFile(file: file, line: entry.line, column: "image", path: entry.imagePath)
@@ -155,14 +157,16 @@ public struct Manifest: Sendable {
         do { image = try Image(contentsOf: url) } catch {
             throw ManifestError.unreadableImage(file: file, line: entry.line, path: entry.imagePath, reason: "\(error)")
         }
-        guard withSegmentation else { return PhotoInput(image: image, name: entry.imagePath) }
+        guard pipeline.usesSegmentation else { return PhotoInput(image: image, name: entry.imagePath) }
         guard let path = entry.segmentationPath, let mapURL = segmentationURL(of: entry),
               FileManager.default.fileExists(atPath: mapURL.path) else {
             throw ManifestError.missingFile(file: file, line: entry.line, column: "seg", path: entry.segmentationPath ?? "")
         }
         do {
-            return PhotoInput(image: image, segmentation: try SegmentationMap(contentsOf: mapURL), name: entry.imagePath,
-                              segmentationName: path)
+            let input = PhotoInput(image: image, segmentation: try SegmentationMap(contentsOf: mapURL), name: entry.imagePath,
+                                   segmentationName: path)
+            try pipeline.validate(input)
+            return input
         } catch {
             throw ManifestError.unreadableMap(file: file, line: entry.line, path: path, reason: "\(error)")
         }

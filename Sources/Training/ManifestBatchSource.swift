@@ -74,14 +74,13 @@ public final class ManifestBatchSource: BatchSource, @unchecked Sendable {
             parallelFor(tasks: indices.count) { _, k in
                 let entry = manifest.entries[labelled.entryIndices[indices[k]]]
                 do {
-                    let input = try manifest.photoInput(of: entry, withSegmentation: pipeline.usesSegmentation)
+                    let input = try manifest.photoInput(of: entry, for: pipeline)
                     let view = try pipeline.trainingView(of: input, augmentation: augmentation, seed: seed, epoch: epoch, index: indices[k])
                     pipeline.write(view, rgb: rgbOut.base + k * plane, seg: segOut.map { $0.base + k * plane })
                 } catch let error as ManifestError {
                     failureOut.base[k] = error
-                } catch {                                 // InputError: the map is not the photo's size
-                    failureOut.base[k] = .unreadableMap(file: manifest.file, line: entry.line, path: entry.segmentationPath ?? "",
-                                                        reason: "\(error)")
+                } catch {                                 // photoInput checked the input: trainingView cannot throw here
+                    preconditionFailure("\(manifest.file):\(entry.line): \(error)")
                 }
             }
         }
