@@ -102,3 +102,14 @@ package struct SafeTensorsHeader {
         return Dictionary(members.map { ($0.0, convert($0.1)) }, uniquingKeysWith: { first, _ in first })
     }
 }
+
+/// The message for weights that do not fit a model, every mismatched name listed at once:
+/// "FILE: the weights do not fit SUBJECT:" and a line each for missing, unexpected and
+/// misshaped names (the importer's and the segmenter's errors share it).
+package func mismatchedWeightsText(file: String, subject: String, missing: [String], unexpected: [String],
+                                   misshaped: [String]) -> String {
+    "\(file): the weights do not fit \(subject):"
+        + (missing.isEmpty ? "" : "\n  missing (\(missing.count)): " + missing.joined(separator: ", "))
+        + (unexpected.isEmpty ? "" : "\n  unexpected (\(unexpected.count)): " + unexpected.joined(separator: ", "))
+        + (misshaped.isEmpty ? "" : "\n  misshaped (\(misshaped.count)): " + misshaped.joined(separator: ", "))
+}

@@ -62,6 +62,8 @@ public struct SafeTensors {
     public private(set) var dtypes: [String: String] = [:]
     /// `__metadata__`: string keys to string values.
     public var metadata: [String: String] = [:]
+    /// Integer and bool tensors left out by a reader that skips them (`init(weightsAt:)`), in file order.
+    package internal(set) var skipped: [String] = []
 
     /// An empty file: no tensors, no metadata.
     public init() {}
@@ -78,7 +80,15 @@ public struct SafeTensors {
     /// Parses the bytes of a safetensors file; `file` names it in errors.
     /// - Throws: `SafeTensorsError` for anything malformed.
     public init(data: Data, file: String) throws {
-        self = try data.withUnsafeBytes { try SafeTensors.parse($0, file: file) }
+        try self.init(data: data, file: file, skippingNonFloat: false)
+    }
+
+    /// Parses the bytes of a safetensors file; `skippingNonFloat` leaves integer and bool tensors
+    /// out (named in `skipped`) instead of refusing them: a checkpoint's BatchNorm
+    /// `num_batches_tracked` (I64) is no weight.
+    /// - Throws: `SafeTensorsError` for anything malformed.
+    package init(data: Data, file: String, skippingNonFloat: Bool) throws {
+        self = try data.withUnsafeBytes { try SafeTensors.parse($0, file: file, skippingNonFloat: skippingNonFloat) }
     }
 
     /// The tensor named `name`, or nil.
@@ -91,6 +101,13 @@ public struct SafeTensors {
         dtypes[name] = "F32"
     }
 
+    /// Adds a tensor read from a file whose dtype was `dtype`; the caller has checked `name` is new.
+    mutating func append(_ name: String, _ tensor: Tensor, dtype: String) {
+        names.append(name)
+        tensors[name] = tensor
+        dtypes[name] = dtype
+    }
+
     // MARK: Reading
 
     static let dtypeSizes: [String: Int] = [
@@ -98,7 +115,10 @@ public struct SafeTensors {
         "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8,
     ]
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, file: String) throws -> SafeTensors {
+    /// The dtypes `skippingNonFloat` leaves out.
+    static let nonFloatDTypes: Set<String> = ["I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"]
+
+    private static func parse(_ bytes: UnsafeRawBufferPointer, file: String, skippingNonFloat: Bool) throws -> SafeTensors {
         let header = try SafeTensorsHeader(bytes, file: file)
         let dataStart = header.dataStart, dataLength = bytes.count - dataStart
         var result = SafeTensors()
@@ -120,7 +140,8 @@ public struct SafeTensors {
             guard let size = dtypeSizes[dtype] else {
                 throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: dtype)
             }
-            guard ["F32", "F16", "BF16", "F64"].contains(dtype) else {
+            let skipped = skippingNonFloat && nonFloatDTypes.contains(dtype)
+            guard ["F32", "F16", "BF16", "F64"].contains(dtype) || skipped else {
                 throw SafeTensorsError.unsupportedDType(file: file, tensor: name, dtype: dtype)
             }
             let (begin, end) = (offsets[0], offsets[1])
@@ -138,7 +159,7 @@ public struct SafeTensors {
                 throw SafeTensorsError.sizeMismatch(file: file, tensor: name, shape: shape, dtype: dtype, byteLength: end - begin)
             }
             spans.append((begin, end, name))
-            entries.append((name, dtype, shape, begin))
+            if skipped { result.skipped.append(name) } else { entries.append((name, dtype, shape, begin)) }
         }
         spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         for (previous, next) in zip(spans, spans.dropFirst()) where next.begin < previous.end {
@@ -147,34 +168,35 @@ public struct SafeTensors {
         for entry in entries {
             let tensor = Tensor(zeros: entry.shape)
             convert(bytes, from: dataStart + entry.begin, dtype: entry.dtype, count: tensor.count, into: tensor.data)
-            result.names.append(entry.name)
-            result.tensors[entry.name] = tensor
-            result.dtypes[entry.name] = entry.dtype
+            result.append(entry.name, tensor, dtype: entry.dtype)
         }
         return result
     }
 
-    /// Little-endian F32 / F16 / BF16 / F64 → Float32.
-    private static func convert(_ bytes: UnsafeRawBufferPointer, from start: Int, dtype: String, count: Int,
-                                into out: UnsafeMutablePointer<Float>) {
+    /// Little-endian F32 / F16 / BF16 / F64 → Float32: `count` elements `stride` elements apart
+    /// (1 for safetensors; a PyTorch view's innermost stride), the first at byte `start`.
+    static func convert(_ bytes: UnsafeRawBufferPointer, from start: Int, dtype: String, count: Int, stride: Int = 1,
+                        into out: UnsafeMutablePointer<Float>) {
         switch dtype {
         case "F32":
             for i in 0..<count {
-                out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)))
+                let bits = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 4 * stride * i, as: UInt32.self))
+                out[i] = Float(bitPattern: bits)
             }
         case "F64":
             for i in 0..<count {
-                out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 8 * i,
+                out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 8 * stride * i,
                                                                                            as: UInt64.self))))
             }
         case "BF16":                                          // the high half of a Float32
             for i in 0..<count {
-                let half = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self))
+                let half = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * stride * i, as: UInt16.self))
                 out[i] = Float(bitPattern: UInt32(half) << 16)
             }
         default:                                              // F16
             for i in 0..<count {
-                out[i] = floatFromHalf(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self)))
+                let half = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * stride * i, as: UInt16.self))
+                out[i] = floatFromHalf(half)
             }
         }
     }

@@ -1,8 +1,9 @@
 import Foundation
 import TensorEngine
 
-/// A safetensors file as the model reads it: TensorEngine's `SafeTensors` (F32, F16, BF16 and
-/// F64 read as Float32) plus each tensor's shape and the file's path for error messages.
+/// A weight file as the model reads it: TensorEngine's `SafeTensors` (F32, F16, BF16 and F64
+/// read as Float32; safetensors or a PyTorch checkpoint) plus each tensor's shape and the
+/// file's path for error messages.
 struct WeightFile {
     struct Entry {
         let dtype: String
@@ -16,9 +17,11 @@ struct WeightFile {
     let metadata: [String: String]
     private let file: SafeTensors
 
-    /// - Throws: `SafeTensorsError` naming the file and what is wrong, never traps.
+    /// Reads a safetensors file or a PyTorch checkpoint (`SafeTensors(weightsAt:)`; integer
+    /// tensors skipped).
+    /// - Throws: `SafeTensorsError` or `PyTorchCheckpointError` naming the file and what is wrong, never traps.
     init(contentsOf url: URL) throws {
-        try self.init(file: SafeTensors(contentsOf: url), path: url.path)
+        try self.init(file: SafeTensors(weightsAt: url), path: url.path)
     }
 
     init(file: SafeTensors, path: String) {
@@ -62,10 +65,7 @@ public enum WeightFileError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .missingTensor(file, tensor): "\(file): no tensor '\(tensor)'"
         case let .mismatchedKeys(file, missing, unexpected, misshaped):
-            "\(file): the weights do not fit the model:"
-                + (missing.isEmpty ? "" : "\n  missing (\(missing.count)): " + missing.joined(separator: ", "))
-                + (unexpected.isEmpty ? "" : "\n  unexpected (\(unexpected.count)): " + unexpected.joined(separator: ", "))
-                + (misshaped.isEmpty ? "" : "\n  misshaped (\(misshaped.count)): " + misshaped.joined(separator: ", "))
+            mismatchedWeightsText(file: file, subject: "the model", missing: missing, unexpected: unexpected, misshaped: misshaped)
         case let .missingMetadata(file, key, reason): "\(file): __metadata__.\(key): \(reason)"
         }
     }
