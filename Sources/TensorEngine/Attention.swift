@@ -74,3 +74,49 @@ func attentionBackward(_ qkv: UnsafePointer<Float>, probabilities: UnsafePointer
         }
     }
 }
+
+// MARK: - Inference attention with fewer keys than queries (SegFormer's spatial reduction)
+
+/// O = softmax(Q·Kᵀ/√D)·V per batch item and head, saving nothing. Queries and keys may differ in
+/// number (N queries against M keys: SegFormer shortens its keys and values with a strided
+/// convolution, so M = N/R²) and each operand has its own row stride:
+/// - queries: [B, N, ldq], head h at columns h·D..<(h+1)·D;
+/// - keys, values: [B, M, ldkv] each (K and V may be two column ranges of one fused projection);
+/// - out: [B, N, ldo], head h written to its columns (ready for the output projection).
+/// Parallel over (batch, head, block of query rows): at 512×512, SegFormer's first stage has
+/// 16,384 queries against 256 keys in one head, so heads alone would leave a core idle, and a
+/// block of 128 rows keeps its scores (128×M) in L2 instead of an N×M matrix in memory.
+package func attentionInference(queries q: UnsafePointer<Float>, ldq: Int, keys k: UnsafePointer<Float>,
+                                values v: UnsafePointer<Float>, ldkv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                batch b: Int, queryCount n: Int, keyCount m: Int, heads h: Int, headSize d: Int) {
+    precondition(m > 0 && d > 0 && ldq >= h * d && ldkv >= h * d && ldo >= h * d,
+                 "attentionInference: \(m) keys, head size \(d), strides \(ldq), \(ldkv), \(ldo) for \(h) heads")
+    if b == 0 || n == 0 { return }
+    let blockRows = 128, blocks = (n + blockRows - 1) / blockRows
+    let scale = 1 / Float(d).squareRoot()
+    let scores = GEMMShape(m: blockRows, n: m, k: d, transposeB: true, lda: ldq, ldb: ldkv, ldc: m)
+    let values = GEMMShape(m: blockRows, n: d, k: m, lda: m, ldb: ldkv, ldc: ldo)
+    let packing = max(gemmScratchCount(scores), gemmScratchCount(values))
+    let perWorker = blockRows * m + packing
+    let items = b * h * blocks
+    let workers = max(1, min(Engine.threadCount, items))
+    ScratchPool.withBuffer(workers * perWorker) { scratch in     // borrowed here, not in the workers
+        let qs = SharedPointer(q), ks = SharedPointer(k), vs = SharedPointer(v), outs = SharedPointer(out)
+        let scratchShared = SharedPointer(scratch)
+        parallelFor(tasks: items, threads: workers) { worker, item in   // item writes its rows of its head's columns
+            let batchIndex = item / (h * blocks), head = item / blocks % h, block = item % blocks
+            let first = block * blockRows, rows = min(blockRows, n - first)
+            let p = scratchShared.base + worker * perWorker, packingSpace = p + blockRows * m
+            let query = UnsafePointer(qs.base + (batchIndex * n + first) * ldq + head * d)
+            let key = UnsafePointer(ks.base + batchIndex * m * ldkv + head * d)
+            let value = UnsafePointer(vs.base + batchIndex * m * ldkv + head * d)
+            var blockScores = scores, blockValues = values
+            blockScores.m = rows
+            blockValues.m = rows
+            gemmOnThisThread(blockScores, alpha: scale, query, key, p, scratch: packingSpace)
+            for row in 0..<rows { softmaxRow(p + row * m, p + row * m, m) }
+            gemmOnThisThread(blockValues, p, value, outs.base + (batchIndex * n + first) * ldo + head * d,
+                             scratch: packingSpace)
+        }
+    }
+}

@@ -6,7 +6,7 @@ import Parallel
 /// y = x·Φ(x) = ½x(1 + erf(x/√2)).  x, y: `count` elements, any shape (y may alias x: inference
 /// runs it in place). Saves nothing: backward
 /// reads the forward's input.
-func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+package func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     let xs = SharedPointer(x), ys = SharedPointer(y)
     // 1.85 ns an element on one thread (measured here, 151k elements, best of 30): 14.8 ns a vector of 8.
     parallelChunks(count / 8, minimumChunk: minimumChunk(nanosecondsPerItem: 14.8)) { vectors in   // each chunk writes its own range

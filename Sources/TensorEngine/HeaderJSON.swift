@@ -3,7 +3,7 @@ import Foundation
 /// A JSON value as the safetensors header needs it. Objects keep their members in file order
 /// and keep duplicates, so the reader can report a duplicate tensor name (Foundation's
 /// JSONSerialization silently keeps one).
-enum HeaderJSON: Equatable {
+package enum HeaderJSON: Equatable {
     case object([(String, HeaderJSON)])
     case array([HeaderJSON])
     case string(String)
@@ -11,7 +11,7 @@ enum HeaderJSON: Equatable {
     case bool(Bool)
     case null
 
-    static func == (lhs: HeaderJSON, rhs: HeaderJSON) -> Bool {
+    package static func == (lhs: HeaderJSON, rhs: HeaderJSON) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)): a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         case let (.array(a), .array(b)): a == b
@@ -24,13 +24,13 @@ enum HeaderJSON: Equatable {
     }
 
     /// A parse failure at a byte offset within the JSON text.
-    struct ParseError: Error {
-        let offset: Int
-        let reason: String
+    package struct ParseError: Error {
+        package let offset: Int
+        package let reason: String
     }
 
     /// Parses one JSON document (RFC 8259) from UTF-8 bytes; trailing whitespace allowed.
-    static func parse(_ bytes: [UInt8]) throws -> HeaderJSON {
+    package static func parse(_ bytes: [UInt8]) throws -> HeaderJSON {
         var parser = Parser(bytes: bytes)
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()

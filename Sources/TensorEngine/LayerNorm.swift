@@ -5,7 +5,7 @@ import Parallel
 
 /// y = (x - mean)·rstd·γ + β per row, rstd = 1/√(var + eps), var biased (÷C).
 /// x, y: [R, C]; γ, β: [C]. Saves mean and rstd ([R] each) for backward.
-func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>,
+package func layerNormForward(_ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>,
                              _ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                              rstd: UnsafeMutablePointer<Float>, rows: Int, columns c: Int, eps: Float = 1e-6) {
     let xs = SharedPointer(x), ys = SharedPointer(y), gs = SharedPointer(gamma), bs = SharedPointer(beta)

@@ -16,7 +16,7 @@ func linearForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ 
 
 /// The same with W packed ahead (`PackedMatrix(weight:)`: k = Cin, n = Cout); W itself is not
 /// read, so an inference model may free it.
-func linearForward(_ x: UnsafePointer<Float>, packed weight: PackedMatrix, _ bias: UnsafePointer<Float>?,
+package func linearForward(_ x: UnsafePointer<Float>, packed weight: PackedMatrix, _ bias: UnsafePointer<Float>?,
                           _ y: UnsafeMutablePointer<Float>, rows: Int, accumulating: Bool = false) {
     let beta = addBias(bias, to: y, rows: rows, columns: weight.n, accumulating: accumulating)
     gemm(GEMMShape(m: rows, n: weight.n, k: weight.k, transposeB: true), x, packed: weight, beta: beta, y)

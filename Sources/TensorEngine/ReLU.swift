@@ -2,7 +2,7 @@
 
 /// y = max(x, 0).  x, y: `count` elements, any shape (y may alias x). Saves nothing: backward
 /// reads the forward's input.
-func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+package func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i &+ 8 <= count {
         let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)

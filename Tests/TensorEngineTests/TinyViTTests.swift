@@ -61,22 +61,6 @@ final class TinyViT: Module {
 }
 
 final class TinyViTTests: XCTestCase {
-    func fixture(_ name: String) throws -> SafeTensors {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
-        return try SafeTensors(contentsOf: url)
-    }
-
-    /// max |ours - theirs| / max |theirs| over a tensor: "relative" in the twin tests' sense for a
-    /// whole tensor (per-element relative error is meaningless where a gradient crosses 0).
-    func relativeError(_ ours: Tensor, _ theirs: Tensor) -> Double {
-        var worst = 0.0, scale = 0.0
-        for i in 0..<theirs.count {
-            worst = max(worst, abs(Double(ours[i]) - Double(theirs[i])))
-            scale = max(scale, abs(Double(theirs[i])))
-        }
-        return worst / max(scale, 1e-30)
-    }
-
     /// The fixture is timm's VisionTransformer in float64 (scripts/engine/make_tiny_vit_fixture.py).
     /// Ours runs in Float32: 1e-4 relative is our bar against PyTorch, ~100× Float32 rounding over 2 blocks.
     func testTwoBlockViTMatchesPyTorchForwardAndEveryGradient() throws {
