@@ -17,7 +17,8 @@ let package = Package(
     name: "translocator",
     products: [
         .executable(name: "translocator", targets: ["CLI"]),
-        .library(name: "TransLocatorKit", targets: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "TransLocator", "Training"]),
+        .library(name: "TransLocatorKit",
+                 targets: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "Segmenter", "TransLocator", "Training"]),
     ],
     targets: [
         // Layers, imports pointing down (docs/ARCHITECTURE.md "Layers"). Parallel, the floor, splits
@@ -28,14 +29,17 @@ let package = Package(
         // GeoCells takes no FMA flag: S2 math must match Google's S2 bit for bit, and
         // -target-cpu would let the optimizer contract a*b+c into one rounding.
         .target(name: "GeoCells", dependencies: ["Parallel"]),
-        .target(name: "TransLocator", dependencies: ["TensorEngine", "ImageCodec", "GeoCells"], swiftSettings: engineFlags),
-        .target(name: "Training", dependencies: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "TransLocator"],
+        // Models that are not TransLocator: SegFormer, which makes the maps TransLocator reads.
+        .target(name: "Segmenter", dependencies: ["Parallel", "TensorEngine", "ImageCodec"], swiftSettings: engineFlags),
+        .target(name: "TransLocator", dependencies: ["TensorEngine", "ImageCodec", "GeoCells", "Segmenter"], swiftSettings: engineFlags),
+        .target(name: "Training", dependencies: ["Parallel", "TensorEngine", "ImageCodec", "GeoCells", "Segmenter", "TransLocator"],
                 swiftSettings: engineFlags),
-        .executableTarget(name: "CLI", dependencies: ["Training"], swiftSettings: engineFlags),
+        .executableTarget(name: "CLI", dependencies: ["Training", "Segmenter"], swiftSettings: engineFlags),
 
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec", "TensorEngine"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "GeoCellsTests", dependencies: ["GeoCells", "TensorEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegmenterTests", dependencies: ["Segmenter"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "TransLocatorTests", dependencies: ["TransLocator"], resources: [.copy("Fixtures")], swiftSettings: engineFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: engineFlags),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: engineFlags),

@@ -1,4 +1,5 @@
 import Foundation
+import Segmenter
 import GeoCells
 import TensorEngine
 import TransLocator
@@ -30,6 +31,9 @@ struct TrainCommand: Command {
         .option("val", value: "csv", "Validation manifest, scored after every epoch (loss, table; best model kept)."),
         .flag("resume", "Continue from OUT/last.safetensors (or the previous one if it is damaged)."),
         .option("init", value: "safetensors", "Start the backbone(s) from this timm-named ViT checkpoint (not with --resume)."),
+        .option("segmenter", value: "path",
+                "Make the ADE20K maps of rows without a seg with this SegFormer (cached in OUT/segmentation/), and record it."),
+        .flag("bundle-segmenter", "Carry the --segmenter's weights in every model file written, so predict needs only photos."),
         .flag("strict", "Stop at a missing or undecodable image (error naming file:line) instead of skipping it."),
         .option("max-steps", value: "n", "Stop after n optimizer steps in all, with a checkpoint."),
         .option("checkpoint-every", value: "n", default: "200", "Also checkpoint every n optimizer steps."),
@@ -66,7 +70,19 @@ struct TrainCommand: Command {
         }
 
         let trainURL = URL(fileURLWithPath: trainPath)
-        let manifest = try Manifest(contentsOf: trainURL, name: trainPath)
+        var manifest = try Manifest(contentsOf: trainURL, name: trainPath)
+        var segmenterFiles: SegmenterFiles?, segmenter: Segmenter?
+        if let path = arguments.string("segmenter") {
+            guard config.model.segmentationBranch else {
+                throw UsageError("\(configPath) trains a model without a segmentation branch: it reads no maps, drop --segmenter")
+            }
+            let files = try SegmenterFiles(contentsOf: URL(fileURLWithPath: path))
+            segmenter = try PredictCommand.ade20kSegmenter(Segmenter(files), for: configPath)
+            segmenterFiles = files
+            manifest = try segmentedManifest(manifest, with: segmenter!, into: out.appendingPathComponent("segmentation/train"))
+        } else if arguments.flag("bundle-segmenter") {
+            throw UsageError("--bundle-segmenter needs --segmenter")
+        }
         if options.strict { _ = try manifest.checkingFiles(skipMissing: false) }     // a missing file fails now, not hours in
         options.partitions = try arguments.string("partitions").map { try GeoPartitions(contentsOf: URL(fileURLWithPath: $0)) }
         if let path = arguments.string("scene-hierarchy") {
@@ -78,6 +94,7 @@ struct TrainCommand: Command {
         let run = try TrainingRun(config: config, manifest: manifest, partitionFolder: partitionFolder,
                                   checkpointURL: out.appendingPathComponent("last.safetensors"), options: options)
         let partitions = run.partitions, trainer = run.trainer
+        if let segmenterFiles { trainer.segmenter = (segmenterFiles, arguments.flag("bundle-segmenter")) }
         printError("train: \(run.labelled.count) images labelled (\(run.labelled.outsideCount) outside every cell, left out); "
                    + "cells \(partitions.coarse.count) / \(partitions.middle.count) / \(partitions.fine.count)")
         for problem in run.rejectedCheckpoints { printError("warning: \(problem)") }
@@ -87,7 +104,11 @@ struct TrainCommand: Command {
             printError("train: backbone\(config.model.segmentationBranch ? "s" : "") from \(backbone.path)")
         }
         let validator = try arguments.string("val").map {
-            EpochValidator(manifest: try Manifest(contentsOf: URL(fileURLWithPath: $0), name: $0), partitions: partitions,
+            var validation = try Manifest(contentsOf: URL(fileURLWithPath: $0), name: $0)
+            if let segmenter {
+                validation = try segmentedManifest(validation, with: segmenter, into: out.appendingPathComponent("segmentation/val"))
+            }
+            return EpochValidator(manifest: validation, partitions: partitions,
                            preprocessing: config.preprocessing, hierarchy: options.hierarchy, sceneClasses: config.model.sceneClasses,
                            config: config.training, skipInvalid: !options.strict)
         }
@@ -175,4 +196,17 @@ final class MetricsLog {
     }
 
     deinit { try? handle.close() }
+}
+
+/// `manifest` with a map for every row that has none, made by `segmenter` into `folder` (a
+/// cache: a rerun or `--resume` finds the maps already there).
+func segmentedManifest(_ manifest: Manifest, with segmenter: Segmenter, into folder: URL) throws -> Manifest {
+    let progress = ProgressLine("segment \(folder.lastPathComponent)", total: manifest.count, unit: "photos")
+    let summary = try ManifestSegmentation.run(manifest, segmenter: segmenter, out: folder, keepExisting: true) { done, _ in
+        progress.update(done)
+    }
+    progress.finish(manifest.count)
+    printError("train: maps of \(manifest.file): \(summary.made) made, \(summary.reused) cached, \(summary.kept) given, "
+               + "\(summary.failed.count) photos left out" + summary.failed.prefix(3).map { "\n  \($0)" }.joined())
+    return summary.manifest
 }

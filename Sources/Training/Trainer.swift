@@ -1,4 +1,5 @@
 import Foundation
+import Segmenter
 import GeoCells
 import TensorEngine
 import TransLocator
@@ -125,6 +126,10 @@ public final class Trainer {
 
     func setBestValidationScore(_ score: Double) { progress.bestValidationScore = score }
 
+    /// The segmenter that made the training maps (`train --segmenter`): every model file and
+    /// checkpoint this trainer writes records it, and carries its weights when `bundled`.
+    public var segmenter: (files: SegmenterFiles, bundled: Bool)?
+
     /// Keeps the model as the best so far when `score` (`EpochValidator.score`, higher is
     /// better) beats the best recorded: writes it to `url` atomically (temporary file, then
     /// rename: never a half-written best model) and records the score for the checkpoint.
@@ -134,7 +139,8 @@ public final class Trainer {
     public func keepIfBest(score: Double, at url: URL, partitions: GeoPartitions, preprocessing: Preprocessing?) throws -> Bool {
         guard score > (progress.bestValidationScore ?? -.infinity) else { return false }
         let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing).write(to: staging)
+        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing, segmenter: segmenter?.files,
+                      bundlingSegmenter: segmenter?.bundled ?? false).write(to: staging)
         guard rename(staging.path, url.path) == 0 else {
             throw CheckpointError.cannotWrite(file: url.path, reason: String(cString: strerror(errno)))
         }
@@ -155,7 +161,8 @@ public final class Trainer {
         metadata["checkpoint"] = Self.checkpointFormat
         let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).staging")
         defer { try? FileManager.default.removeItem(at: staging) }
-        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing, metadata: metadata)
+        try ModelFile(model: model, partitions: partitions, preprocessing: preprocessing, metadata: metadata,
+                      segmenter: segmenter?.files, bundlingSegmenter: segmenter?.bundled ?? false)
             .write(to: staging, extraTensors: optimizer.stateTensors)
         let bytes: Data
         do { bytes = try Data(contentsOf: staging) } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import GeoCells
+import Segmenter
 import TensorEngine
 
 extension GeoPartitions {
@@ -25,7 +26,10 @@ extension GeoPartitions {
 /// - `partitions`: `{"coarse": {"tokens": [...], "latitudes": [...], "longitudes": [...],
 ///   "images": [...]}, "middle": ..., "fine": ...}`, index = class label, coordinates the
 ///   cell's mean in degrees;
-/// - `preprocessing`: `{"resize_short_side": n}`.
+/// - `preprocessing`: `{"resize_short_side": n}`;
+/// - `segmenter` (when the training maps came from a segmenter): `SegmenterRecord` as JSON; a
+///   model file that carries its segmenter also holds the segmenter's weights as
+///   `segmenter.<Hugging Face name>` tensors.
 /// Checkpoints add tensors and metadata keys of their own; loading a model ignores them.
 public struct ModelFile {
     static let format = "translocator-model/1"
@@ -38,13 +42,19 @@ public struct ModelFile {
     public let preprocessing: Preprocessing
     /// Every `__metadata__` entry, ours included (checkpoints keep their own keys here).
     public let metadata: [String: String]
+    /// The segmenter the training maps came from, if one did (name, digest, config).
+    public let segmenterRecord: SegmenterRecord?
+    /// The segmenter's files when the model file carries them: then `predict` needs only the photo.
+    public let bundledSegmenter: SegmenterFiles?
 
     /// A model file for `model` and the partitions its heads were sized for (they must match).
     /// - Parameters:
     ///   - preprocessing: the resize used in training; nil for the paper's 256/224 of `img_size`.
     ///   - metadata: extra `__metadata__` entries to write (checkpoints add their own keys).
+    ///   - segmenter: the segmenter that made the training maps, recorded in the file.
+    ///   - bundlingSegmenter: also carry the segmenter's weights, so that predict needs only photos.
     public init(model: TransLocatorModel, partitions: GeoPartitions, preprocessing: Preprocessing? = nil,
-                metadata: [String: String] = [:]) {
+                metadata: [String: String] = [:], segmenter: SegmenterFiles? = nil, bundlingSegmenter: Bool = false) {
         precondition(partitions.headSizes == model.headSizes,
                      "ModelFile: partitions \(partitions.headSizes) for a model with heads \(model.headSizes)")
         let preprocessing = preprocessing ?? Preprocessing(imageSize: model.config.imageSize)
@@ -54,6 +64,14 @@ public struct ModelFile {
         self.partitions = partitions
         self.preprocessing = preprocessing
         self.metadata = metadata
+        // A record passed on in `metadata` without the files can only say which segmenter it was.
+        segmenterRecord = segmenter.map { SegmenterRecord($0, bundled: bundlingSegmenter) }
+            ?? metadata["segmenter"].flatMap { try? SegmenterRecord(json: $0, file: "") }.map { record in
+                var unbundled = record
+                unbundled.bundled = false
+                return unbundled
+            }
+        bundledSegmenter = bundlingSegmenter ? segmenter : nil
     }
 
     /// Writes the model file; `extraTensors` (a checkpoint's optimizer state) follow the parameters.
@@ -64,7 +82,9 @@ public struct ModelFile {
         metadata["config"] = model.config.jsonString
         metadata["partitions"] = Self.encode(partitions)
         metadata["preprocessing"] = String(decoding: try JSONEncoder().encode(preprocessing), as: UTF8.self)
-        let tensors = model.parameters.map { (name: $0.name, tensor: $0.value) } + extraTensors
+        if let segmenterRecord { metadata["segmenter"] = segmenterRecord.jsonString }
+        let segmenterTensors = (bundledSegmenter?.modelWeights ?? []).map { (name: SegmenterRecord.tensorPrefix + $0.name, tensor: $0.tensor) }
+        let tensors = model.parameters.map { (name: $0.name, tensor: $0.value) } + segmenterTensors + extraTensors
         try WeightFile.write(tensors, metadata: metadata, to: url)
     }
 
@@ -109,7 +129,13 @@ public struct ModelFile {
             }
             preprocessing = decoded
         }
-        self.init(model: model, partitions: partitions, preprocessing: preprocessing, metadata: file.metadata)
+        var segmenter: SegmenterFiles?
+        if let text = file.metadata["segmenter"] {
+            let record = try SegmenterRecord(json: text, file: path)
+            if record.bundled { segmenter = try record.files(in: file) }
+        }
+        self.init(model: model, partitions: partitions, preprocessing: preprocessing, metadata: file.metadata,
+                  segmenter: segmenter, bundlingSegmenter: segmenter != nil)
     }
 
     // MARK: Partitions as JSON

@@ -11,7 +11,9 @@ final class PredictCommandTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    func makeModel(segmentation: Bool, at url: URL) throws {
+    func makeModel(segmentation: Bool, at url: URL) throws { try Self.makeModel(segmentation: segmentation, at: url) }
+
+    static func makeModel(segmentation: Bool, at url: URL) throws {
         var config = try ModelConfig(contentsOf: Self.repository.appendingPathComponent("configs/tiny.json"))
         config.segmentationBranch = segmentation
         let coordinates = try CoordinateFile(contentsOf: Self.repository.appendingPathComponent("data/mp16-sample-20k.csv")).coordinates

@@ -20,6 +20,10 @@ final class TrainCommandTests: XCTestCase {
     func makeRun() throws -> (root: URL, arguments: [String]) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("train-cli-\(UUID().uuidString)")
         addTeardownBlock { try? FileManager.default.removeItem(at: root) }
+        return try Self.makeRun(in: root)
+    }
+
+    static func makeRun(in root: URL) throws -> (root: URL, arguments: [String]) {
         var places = Coordinates()
         for i in 0..<400 {                                                       // a spiral over the sphere
             let z = 1 - 2 * (Double(i) + 0.5) / 400
