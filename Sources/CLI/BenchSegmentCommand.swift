@@ -14,7 +14,7 @@ struct BenchSegmentCommand: Command {
         ratios.
         """
     static let options: [OptionSpec] = [
-        .flag("json", "Print one JSON array: {model, size, batch, imagesPerSecond, peakTensorBytes} per model."),
+        .flag("json", "Print one JSON array: {model, size, batch, imagesPerSecond, weightBytes, peakActivationBytes} per model."),
         .option("models", value: "list", default: "segformer-b0,segformer-b2", "Which of segformer-b0 ... segformer-b5."),
         .option("size", value: "px", default: "512", "Input side."),
         .option("batch", value: "n", default: "1", "Images per forward pass."),
@@ -50,7 +50,13 @@ struct BenchSegmentCommand: Command {
         }
         let size = try arguments.int("size", in: 32...4096), batch = try arguments.int("batch", in: 1...64)
         let seconds = try arguments.double("seconds", in: 0...3600), rounds = try arguments.int("rounds", in: 1...100)
-        let models = configs.map { ($0.0, SegFormer(config: $0.1, seed: 1)) }
+        var weightBytes: [String: Int] = [:]
+        let models = configs.map { name, config in
+            let before = TensorMemory.liveBytes
+            let model = SegFormer(config: config, seed: 1)
+            weightBytes[name] = TensorMemory.liveBytes - before        // as packed for inference
+            return (name, model)
+        }
         var best: [String: Double] = [:], peaks: [String: Int] = [:]
         let pixels = Tensor(shape: [batch, size, size, 3], values: (0..<(batch * size * size * 3)).map { Float($0 % 251) / 125 - 1 })
         for round in 1...rounds {
@@ -75,12 +81,17 @@ struct BenchSegmentCommand: Command {
         if arguments.flag("json") {
             let rows = names.map { name in
                 "{\"model\": \"\(name)\", \"size\": \(size), \"batch\": \(batch), "
-                    + "\"imagesPerSecond\": \(String(format: "%.3f", best[name]!)), \"peakTensorBytes\": \(peaks[name]!)}"
+                    + "\"imagesPerSecond\": \(String(format: "%.3f", best[name]!)), \"weightBytes\": \(weightBytes[name]!), "
+                    + "\"peakActivationBytes\": \(peaks[name]!)}"
             }
             print("[\n  " + rows.joined(separator: ",\n  ") + "\n]")
         } else {
-            print("model          size  batch  images/s")
-            for name in names { print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %4d %6d %9.2f", size, batch, best[name]!)) }
+            print("model          size  batch  images/s  weights MB  activations MB")
+            for name in names {
+                print(name.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + String(format: " %4d %6d %9.2f %11.1f %15.1f", size, batch, best[name]!, Double(weightBytes[name]!) / 1e6,
+                               Double(peaks[name]!) / 1e6))
+            }
         }
     }
 }

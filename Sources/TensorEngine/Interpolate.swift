@@ -29,7 +29,9 @@ struct BilinearTap {
 }
 
 /// y = bilinear resize of x to outputHeight × outputWidth, or with `accumulating` y += it (the
-/// decode head sums several upsampled maps). x: [B, H, W, C], y: [B, Ho, Wo, C], NHWC.
+/// decode head sums several upsampled maps). x: [B, H, W, C], y: [B, Ho, Wo, C], NHWC; with
+/// `rows`, only those output rows of the B·Ho (batch-major), written from y's first row (a
+/// caller working through the output a band at a time holds one band, not the whole map).
 ///
 /// Matches torch's CPU kernel bit for bit where torch runs without FMA (ATEN_CPU_CAPABILITY=
 /// default): weights w00 = λh0·λw0 … w11 = λh1·λw1; channels eight at a time sum
@@ -38,20 +40,24 @@ struct BilinearTap {
 /// outputs, NCHW and channels last alike. torch's AVX2/AVX-512 builds fuse these into FMAs and
 /// differ from both by a few ulp (up to 1.1e-6 on values of order 1).
 package func bilinearResize(_ x: UnsafePointer<Float>, batch: Int, height: Int, width: Int, channels: Int,
-                            into y: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int, accumulating: Bool = false) {
+                            into y: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int, accumulating: Bool = false,
+                            rows band: Range<Int>? = nil) {
     precondition(batch >= 0 && height >= 1 && width >= 1 && channels >= 0 && outputHeight >= 1 && outputWidth >= 1,
                  "bilinearResize: [\(batch), \(height), \(width), \(channels)] to \(outputHeight)×\(outputWidth)")
+    let band = band ?? 0..<(batch * outputHeight)
+    precondition(band.lowerBound >= 0 && band.upperBound <= batch * outputHeight, "bilinearResize: rows \(band) of \(batch * outputHeight)")
     let xs = SharedPointer(x), ys = SharedPointer(y)
     let c = channels
     // ~0.13 ns an output float on one thread (measured: [1, 128, 128, 256] from 32×32, 0.55 ms).
     let perRow = 0.13 * Double(outputWidth * max(c, 1))
-    parallelChunks(batch * outputHeight, minimumChunk: minimumChunk(nanosecondsPerItem: perRow)) { rows in   // chunk writes its rows
-        for row in rows {
+    parallelChunks(band.count, minimumChunk: minimumChunk(nanosecondsPerItem: perRow)) { rows in   // chunk writes its rows
+        for bandRow in rows {
+            let row = band.lowerBound + bandRow
             let b = row / outputHeight, oy = row % outputHeight
             let vertical = BilinearTap(oy, inputSize: height, outputSize: outputHeight)
             let image = xs.base + b * height * width * c
             let top = image + vertical.i0 * width * c, bottom = image + vertical.i1 * width * c
-            let out = ys.base + row * outputWidth * c
+            let out = ys.base + bandRow * outputWidth * c
             for ox in 0..<outputWidth {
                 let horizontal = BilinearTap(ox, inputSize: width, outputSize: outputWidth)
                 let w00 = vertical.lambda0 * horizontal.lambda0, w01 = vertical.lambda0 * horizontal.lambda1

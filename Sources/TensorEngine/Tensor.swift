@@ -51,7 +51,7 @@ package enum TensorMemory {
     nonisolated(unsafe) private static var peak = 0
 
     /// Bytes of tensor storage alive now.
-    static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    package static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
 
     /// The most `liveBytes` has been since the start or the last `resetPeak()`.
     package static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }

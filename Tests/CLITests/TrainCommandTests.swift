@@ -134,6 +134,21 @@ final class TrainCommandTests: XCTestCase {
                        ExitCode.failure)
     }
 
+    func testInitTakesAPyTorchCheckpoint() throws {
+        let (root, train) = try makeRun()
+        // torch.save of a timm ViT's state dict (scripts/model/make_init_checkpoint_fixture.py).
+        let checkpoint = PredictCommandTests.repository.appendingPathComponent("Tests/TransLocatorTests/Fixtures/vit-tiny-init.pth")
+        let timm = try SafeTensors(weightsAt: checkpoint)
+        let out = root.appendingPathComponent("out")
+        XCTAssertEqual(runCommandLine(train + ["--out", out.path, "--init", checkpoint.path, "--max-steps", "0"]), ExitCode.success)
+        let saved = try tensors(out.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(timm.names.filter { !$0.hasPrefix("head.") }.count, 18)      // cls, pos, patch, norm, one block
+        for name in timm.names where !name.hasPrefix("head.") {
+            XCTAssertEqual(saved["rgb." + name]?.scalars, timm[name]?.scalars, "rgb.\(name)")
+            XCTAssertEqual(saved["seg." + name]?.scalars, timm[name]?.scalars, "seg.\(name)")
+        }
+    }
+
     func testProgressPrintsItsLastLineOnceWithRateAndETA() {
         var text = ""
         let line = ProgressLine("train", total: 30, unit: "steps", initial: 10, logIntervalSeconds: 1000, isTerminal: false) { text += $0 }
