@@ -259,7 +259,7 @@ final class Stage {
         embeddingNorm = Norm("\(prefix).patch_embeddings.\(s).layer_norm", channels: c, weights: weights)
         blocks = (0..<config.depths[s]).map { i in
             Block(prefix: "\(prefix).block.\(s).\(i)", channels: c, heads: config.heads[s], ratio: config.reductionRatios[s],
-                  hidden: config.mlpHiddenSize(stage: s), weights: weights)
+                  hidden: config.mlpHiddenSize(stage: s), activation: config.activation, weights: weights)
         }
         norm = Norm("\(prefix).layer_norm.\(s)", channels: c, weights: weights)
     }
@@ -288,9 +288,11 @@ final class Block {
     let output: PackedLinear
     let dense1: PackedLinear, depthwise: Conv2d, dense2: PackedLinear
     let channels: Int, heads: Int, hidden: Int
+    let activation: Activation
 
-    init(prefix: String, channels c: Int, heads: Int, ratio: Int, hidden: Int, weights: WeightTable) {
+    init(prefix: String, channels c: Int, heads: Int, ratio: Int, hidden: Int, activation: Activation, weights: WeightTable) {
         channels = c
+        self.activation = activation
         self.heads = heads
         self.hidden = hidden
         let attention = prefix + ".attention.self"
@@ -350,7 +352,7 @@ final class Block {
         dense1.apply(normalized, expanded, rows: rows)
         let mixed = workspace.buffer(.mixed, count: rows * hidden)
         depthwise.apply(expanded, mixed, batch: b, height: h, width: w)
-        geluForward(mixed, mixed, count: rows * hidden)
+        activation.apply(mixed, count: rows * hidden)
         dense2.apply(mixed, x.data, rows: rows, accumulating: true)
     }
 }

@@ -13,6 +13,8 @@ public struct SegFormerConfig: Equatable, Sendable {
     /// stride, and the Mix-FFN's hidden width as a multiple of the token width.
     public var hiddenSizes: [Int], depths: [Int], heads: [Int], reductionRatios: [Int]
     public var patchSizes: [Int], strides: [Int], mlpRatios: [Double]
+    /// The Mix-FFN's activation (`hidden_act`; SegFormer's is GELU).
+    public var activation: Activation
     /// Width of the all-MLP decode head (`decoder_hidden_size`).
     public var decoderHiddenSize: Int
     /// Class names by index (`id2label`; "LABEL_i" where the config names none).
@@ -33,7 +35,7 @@ public struct SegFormerConfig: Equatable, Sendable {
     /// - Parameter file: names the source in errors.
     /// - Throws: `SegmenterError.badConfig` naming the field and what is wrong: a missing or
     ///   mistyped field, lists whose lengths differ from `num_encoder_blocks`, a hidden size that
-    ///   does not split into its heads, sizes out of range, an activation other than GELU, or a
+    ///   does not split into its heads, sizes out of range, an activation we do not have, or a
     ///   `reshape_last_stage` of false.
     public init(json data: Data, file: String) throws {
         func fail(_ reason: String) -> SegmenterError { .badConfig(file: file, reason: reason) }
@@ -107,9 +109,10 @@ public struct SegFormerConfig: Equatable, Sendable {
             guard case let .string(name) = value else { throw fail("'hidden_act' holds \(value), not a name") }
             activation = name
         }
-        guard activation == "gelu" else {
-            throw fail("hidden_act '\(activation)': only 'gelu' (exact erf, SegFormer's) is implemented")
+        guard let known = Activation(rawValue: activation) else {
+            throw fail("hidden_act '\(activation)' is not one of " + Activation.allCases.map(\.rawValue).joined(separator: ", "))
         }
+        self.activation = known
         if case .bool(false)? = field("reshape_last_stage") {
             throw fail("reshape_last_stage false (a classification backbone's layout) is not a semantic segmenter's")
         }
@@ -130,5 +133,32 @@ public struct SegFormerConfig: Equatable, Sendable {
             self.labels = (0..<max(0, count)).map { "LABEL_\($0)" }
         }
         try check("labels", [labels.count], 1...limits.labels)
+    }
+}
+
+/// The Mix-FFN activations Hugging Face's `ACT2FN` names that a SegFormer config may ask for.
+public enum Activation: String, CaseIterable, Sendable {
+    /// x·Φ(x), erf form (`nn.GELU()`): SegFormer's.
+    case gelu
+    /// The tanh approximation (`gelu_new`, `gelu_pytorch_tanh`: the same function).
+    case geluNew = "gelu_new", geluTanh = "gelu_pytorch_tanh"
+    /// max(x, 0).
+    case relu
+    /// x·σ(x).
+    case silu, swish
+    /// x·σ(1.702·x) (OpenAI CLIP's).
+    case quickGELU = "quick_gelu"
+
+    /// x ← f(x) over `count` floats.
+    func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .gelu: geluForward(x, x, count: count)
+        case .relu: reluForward(x, x, count: count)
+        case .geluNew, .geluTanh:
+            let c = Float((2 / Double.pi).squareRoot())
+            for i in 0..<count { let v = x[i]; x[i] = 0.5 * v * (1 + tanh(c * (v + 0.044715 * v * v * v))) }
+        case .silu, .swish: for i in 0..<count { x[i] /= 1 + exp(-x[i]) }
+        case .quickGELU: for i in 0..<count { x[i] /= 1 + exp(-1.702 * x[i]) }
+        }
     }
 }

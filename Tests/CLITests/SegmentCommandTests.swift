@@ -107,6 +107,27 @@ final class SegmentCommandTests: XCTestCase {
                       warned.stderr)
     }
 
+    func testBadPhotosAreErrorsNamingTheFile() throws {
+        let directory = try temporaryDirectory()
+        // A PNG whose header claims 100000 x 100000 pixels: refused before anything is allocated.
+        var png = [UInt8](PNGEncoder.encode(Image(width: 1, height: 1)))
+        for (offset, value) in [(16, UInt32(100_000)), (20, UInt32(100_000))] {
+            withUnsafeBytes(of: value.bigEndian) { png.replaceSubrange(offset..<offset + 4, with: $0) }
+        }
+        let crc = png.withUnsafeBufferPointer { crc32($0.baseAddress! + 12, count: 17) }     // IHDR's type and data
+        withUnsafeBytes(of: crc.bigEndian) { png.replaceSubrange(29..<33, with: $0) }
+        let bomb = directory.appendingPathComponent("bomb.png")
+        try Data(png).write(to: bomb)
+        let truncated = directory.appendingPathComponent("truncated.png")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: Self.photo)).prefix(2000)).write(to: truncated)
+        for (file, problem) in [(bomb, "decompression-bomb"), (truncated, "truncated.png")] {
+            let result = try runCommandLineCapturingOutput(["segment", file.path, "--segmenter", Self.segmenter, "--out", directory.path],
+                                                           in: directory)
+            XCTAssertEqual(result.code, ExitCode.failure, file.path)
+            XCTAssertTrue(result.stderr.contains(file.lastPathComponent) && result.stderr.contains(problem), result.stderr)
+        }
+    }
+
     /// A manifest of three photos, one of them missing.
     func makeManifest(in directory: URL) throws -> URL {
         let photos = directory.appendingPathComponent("photos/sub")

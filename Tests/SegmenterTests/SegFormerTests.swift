@@ -82,7 +82,7 @@ final class SegFormerTests: XCTestCase {
         let cases: [(change: (inout [String: Any]) -> Void, message: String)] = [
             ({ $0["depths"] = [1, 1, 1] }, "'depths' has 3 entries for 4 encoder blocks"),
             ({ $0["num_attention_heads"] = [3, 2, 2, 4] }, "stage 0: hidden size 8 does not split into 3 heads"),
-            ({ $0["hidden_act"] = "relu" }, "hidden_act 'relu'"),
+            ({ $0["hidden_act"] = "mish" }, "hidden_act 'mish' is not one of gelu, gelu_new"),
             ({ $0["hidden_sizes"] = [8, 16, 24, 1_000_000] }, "'hidden_sizes' holds 1000000"),
             ({ $0["sr_ratios"] = [8, 4, 2, 0] }, "'sr_ratios' holds 0"),
             ({ $0["decoder_hidden_size"] = 2.5 }, "'decoder_hidden_size' holds"),

@@ -106,11 +106,11 @@ def main():
         hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 2, 3, 4], depths=[1, 2, 1, 1],
         sr_ratios=[8, 4, 2, 1], decoder_hidden_size=16, num_labels=150, mlp_ratios=[4, 4, 4, 4]),
         batch=2, height=67, width=45, target=(73, 50), seed=0, hub_folder="segformer-hub-folder")
-    # Three stages, other patch sizes, strides and ratios, 19 labels (Cityscapes-like).
+    # Three stages, other patch sizes, strides and ratios, 19 labels (Cityscapes-like), tanh GELU.
     make("segformer-three-stages", out, SegformerConfig(
         num_encoder_blocks=3, hidden_sizes=[12, 20, 28], num_attention_heads=[2, 2, 4], depths=[2, 1, 2],
         sr_ratios=[4, 2, 1], patch_sizes=[5, 3, 3], strides=[2, 2, 2], mlp_ratios=[2, 3, 4],
-        decoder_hidden_size=24, num_labels=19), batch=1, height=41, width=58, target=(41, 58), seed=1)
+        decoder_hidden_size=24, num_labels=19, hidden_act="gelu_new"), batch=1, height=41, width=58, target=(41, 58), seed=1)
     make_preprocess(out)
 
 
