@@ -48,6 +48,24 @@ final class SegFormerTests: XCTestCase {
         }
     }
 
+    func testAPhotosMapEqualsHuggingFacesWholePath() throws {
+        // data/kauai.png through Hugging Face's Pillow processor (512x512), the model and
+        // post_process_semantic_segmentation at the photo's size, against Segmenter.segment.
+        let photo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("data/kauai.png")
+        let segmenter = try Segmenter(contentsOf: fixtureURL("segformer-four-stages.safetensors"))
+        let ours = try segmenter.segment([Image(contentsOf: photo)])[0]
+        let reference = try SegmentationMap(pngData: Data(contentsOf: fixtureURL("kauai-map.png")))
+        let ties = try SegmentationMap(pngData: Data(contentsOf: fixtureURL("kauai-ties.png")))
+        XCTAssertEqual([ours.width, ours.height], [512, 504])
+        XCTAssertEqual([reference.width, reference.height], [512, 504])
+        var differing = 0
+        for p in 0..<ours.classes.count where ties.classes[p] == 0 && ours.classes[p] != reference.classes[p] { differing += 1 }
+        XCTAssertEqual(differing, 0)
+        XCTAssertLessThan(ties.classes.filter { $0 != 0 }.count, 100)              // the excused pixels are few
+        XCTAssertGreaterThan(Set(reference.classes).count, 5)                       // and the map is not one class
+    }
+
     func testPreprocessingMatchesThePillowImageProcessor() throws {
         let file = try SafeTensors(contentsOf: fixtureURL("preprocess.safetensors"))
         let pixels = file["pixels"]!

@@ -11,7 +11,8 @@ excuse near-ties). Input sizes are not multiples of 32 and the spatial-reduction
 floor. `preprocess.safetensors` holds a small photo's pixels and what the Pillow image processor
 (`SegformerImageProcessorPil`, bilinear stretch, /255, ImageNet mean/std) makes of them.
 `segformer-hub-folder/` is the first model as a Hub download with PyTorch weights (config.json,
-pytorch_model.bin, preprocessor_config.json at 64x48).
+pytorch_model.bin, preprocessor_config.json at 64x48). `kauai-map.png` is the first model's map of
+data/kauai.png through the whole Hugging Face path, `kauai-ties.png` its near-ties.
 
   python3 scripts/model/make_segformer_fixtures.py --out Tests/SegmenterTests/Fixtures
 """
@@ -79,6 +80,24 @@ def make(name, out_dir, config, batch, height, width, target, seed, hub_folder=N
     path = os.path.join(out_dir, name + ".safetensors")
     save_file(tensors, path, metadata={"config": json.dumps(config_json, sort_keys=True)})
     print(path, os.path.getsize(path), "bytes, logits", list(logits.shape))
+    return model
+
+
+def make_end_to_end(out_dir, model, photo):
+    """The whole path on a real photo: the Pillow image processor at its 512x512 default, the
+    model, post_process_semantic_segmentation at the photo's size. Writes the map as an 8-bit
+    PNG, and a PNG marking (255) the near-ties a test may excuse: top-2 margin below 1e-4."""
+    image = Image.open(photo).convert("RGB")
+    inputs = SegformerImageProcessorPil()(images=image, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        resized = torch.nn.functional.interpolate(logits, size=(image.height, image.width), mode="bilinear", align_corners=False)
+    top2 = resized.topk(2, dim=1).values[0]
+    labels = resized.argmax(dim=1)[0].numpy().astype(np.uint8)
+    ties = ((top2[0] - top2[1]).numpy() < 1e-4).astype(np.uint8) * 255
+    Image.fromarray(labels, mode="L").save(os.path.join(out_dir, "kauai-map.png"))
+    Image.fromarray(ties, mode="L").save(os.path.join(out_dir, "kauai-ties.png"))
+    print("kauai-map.png", image.size, "near-ties", int((ties > 0).sum()))
 
 
 def make_preprocess(out_dir):
@@ -102,7 +121,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     # Four stages as B0-B5 have them, ADE20K's 150 labels, an odd input whose stage sizes floor
     # (67x45 -> 17x12 -> 9x6 -> 5x3 -> 3x2; sr 8 on 17x12 gives 2x1).
-    make("segformer-four-stages", out, SegformerConfig(
+    four = make("segformer-four-stages", out, SegformerConfig(
         hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 2, 3, 4], depths=[1, 2, 1, 1],
         sr_ratios=[8, 4, 2, 1], decoder_hidden_size=16, num_labels=150, mlp_ratios=[4, 4, 4, 4]),
         batch=2, height=67, width=45, target=(73, 50), seed=0, hub_folder="segformer-hub-folder")
@@ -112,6 +131,7 @@ def main():
         sr_ratios=[4, 2, 1], patch_sizes=[5, 3, 3], strides=[2, 2, 2], mlp_ratios=[2, 3, 4],
         decoder_hidden_size=24, num_labels=19, hidden_act="gelu_new"), batch=1, height=41, width=58, target=(41, 58), seed=1)
     make_preprocess(out)
+    make_end_to_end(out, four, os.path.join(os.path.dirname(__file__), "..", "..", "data", "kauai.png"))
 
 
 if __name__ == "__main__":
