@@ -51,9 +51,9 @@ struct BenchSegmentCommand: Command {
         let size = try arguments.int("size", in: 32...4096), batch = try arguments.int("batch", in: 1...64)
         let seconds = try arguments.double("seconds", in: 0...3600), rounds = try arguments.int("rounds", in: 1...100)
         var weightBytes: [String: Int] = [:]
-        let models = configs.map { name, config in
+        let models = try configs.map { name, config in
             let before = TensorMemory.liveBytes
-            let model = SegFormer(config: config, seed: 1)
+            let model = try SegFormer(config: config, seed: 1)
             weightBytes[name] = TensorMemory.liveBytes - before        // as packed for inference
             return (name, model)
         }

@@ -45,25 +45,25 @@ public final class SegFormer: @unchecked Sendable {
     ///   misshaped tensor at once.
     public init(config: SegFormerConfig, weights: [String: Tensor], file: String) throws {
         self.config = config
-        let table = WeightTable(weights)
-        (stages, decoder) = Self.build(config, table)
-        try table.check(file: file)
+        let table = WeightTable(weights, file: file)
+        (stages, decoder) = try Self.build(config, table)
+        try table.check()
     }
 
     /// The model with random weights (seeded): for benchmarks, which time arithmetic, not answers.
-    package init(config: SegFormerConfig, seed: UInt64) {
+    package init(config: SegFormerConfig, seed: UInt64) throws {
         self.config = config
-        (stages, decoder) = Self.build(config, WeightTable(randomSeed: seed))
+        (stages, decoder) = try Self.build(config, WeightTable(randomSeed: seed))
     }
 
-    private static func build(_ config: SegFormerConfig, _ table: WeightTable) -> ([Stage], DecodeHead) {
+    private static func build(_ config: SegFormerConfig, _ table: WeightTable) throws -> ([Stage], DecodeHead) {
         var stages: [Stage] = []
         var inChannels = config.inputChannels
         for s in 0..<config.stageCount {
-            stages.append(Stage(config: config, stage: s, inChannels: inChannels, weights: table))
+            stages.append(try Stage(config: config, stage: s, inChannels: inChannels, weights: table))
             inChannels = config.hiddenSizes[s]
         }
-        return (stages, DecodeHead(config: config, weights: table))
+        return (stages, try DecodeHead(config: config, weights: table))
     }
 
     /// The logits of a batch of normalized images, channels-last.
@@ -129,15 +129,31 @@ final class WeightTable {
     /// Set: every tensor is drawn at random instead (norm scales and variances near 1).
     private var random: SeededGenerator?
 
-    init(_ weights: [String: Tensor]) { self.weights = weights }
+    /// Names the weights in errors.
+    let file: String
+
+    init(_ weights: [String: Tensor], file: String) {
+        self.weights = weights
+        self.file = file
+    }
 
     init(randomSeed seed: UInt64) {
         weights = [:]
+        file = "random weights"
         random = SeededGenerator(seed: seed)
     }
 
-    /// The tensor `name` of `shape`, or zeros of that shape (recorded as missing or misshaped).
-    func tensor(_ name: String, _ shape: [Int]) -> Tensor {
+    /// Bytes of zeros handed out so far in place of missing or misshaped tensors.
+    private var substitutedBytes = 0
+    /// The most zeros handed out before giving up: a config far larger than its file (depth
+    /// 256, width 8192) would otherwise allocate terabytes before the error could be reported.
+    static let substituteLimit = 256 << 20
+
+    /// The tensor `name` of `shape`, or zeros of that shape (recorded as missing or misshaped,
+    /// reported by `check`).
+    /// - Throws: `SegmenterError.mismatchedWeights` (what was found so far) once the zeros would
+    ///   pass `substituteLimit`: the file cannot be the config's.
+    func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
         if random != nil {
             let positive = name.hasSuffix("running_var") || (name.contains("norm") && name.hasSuffix(".weight"))
             let scale = shape.count > 1 ? 1 / Double(shape.dropFirst().reduce(1, *)).squareRoot() : 0.1
@@ -147,15 +163,21 @@ final class WeightTable {
             return Tensor(shape: shape, values: values)
         }
         used.insert(name)
-        guard let tensor = weights[name] else { missing.append(name); return Tensor(zeros: shape) }
-        guard tensor.shape == shape else {
-            misshaped.append("\(name) \(tensor.shape) (expected \(shape))")
-            return Tensor(zeros: shape)
+        if let tensor = weights[name], tensor.shape == shape { return tensor }
+        if let tensor = weights[name] { misshaped.append("\(name) \(tensor.shape) (expected \(shape))") } else { missing.append(name) }
+        let (count, overflow) = shape.reduce((1, false)) { product, side in
+            let (next, over) = product.0.multipliedReportingOverflow(by: side)
+            return (next, product.1 || over)
         }
-        return tensor
+        substitutedBytes += overflow ? Self.substituteLimit : count * MemoryLayout<Float>.stride
+        guard substitutedBytes < Self.substituteLimit else {
+            missing.append("(the rest not checked: the config asks for far more than the file holds)")
+            throw SegmenterError.mismatchedWeights(file: file, missing: missing, unexpected: [], misshaped: misshaped)
+        }
+        return Tensor(zeros: shape)
     }
 
-    func check(file: String) throws {
+    func check() throws {
         let unexpected = weights.keys.filter {
             ($0.hasPrefix("segformer.") || $0.hasPrefix("decode_head.")) && !used.contains($0)
                 && !$0.hasSuffix("num_batches_tracked")
@@ -179,8 +201,8 @@ struct PackedLinear {
     }
 
     /// `prefix.weight` [out, in] and `prefix.bias` [out] from the table.
-    init(_ prefix: String, inFeatures: Int, outFeatures: Int, weights: WeightTable) {
-        self.init(weight: weights.tensor(prefix + ".weight", [outFeatures, inFeatures]),
+    init(_ prefix: String, inFeatures: Int, outFeatures: Int, weights: WeightTable) throws {
+        try self.init(weight: weights.tensor(prefix + ".weight", [outFeatures, inFeatures]),
                   bias: weights.tensor(prefix + ".bias", [outFeatures]))
     }
 
@@ -194,9 +216,9 @@ struct PackedLinear {
 struct Norm {
     let gamma: Tensor, beta: Tensor
 
-    init(_ prefix: String, channels: Int, weights: WeightTable) {
-        gamma = weights.tensor(prefix + ".weight", [channels])
-        beta = weights.tensor(prefix + ".bias", [channels])
+    init(_ prefix: String, channels: Int, weights: WeightTable) throws {
+        gamma = try weights.tensor(prefix + ".weight", [channels])
+        beta = try weights.tensor(prefix + ".bias", [channels])
     }
 
     /// y = LayerNorm(x) over rows of `gamma.count` (y may be x).
@@ -209,9 +231,9 @@ struct Norm {
 
 /// A convolution's weight and bias under `prefix`, for a `Conv2d`.
 func convolution(_ prefix: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
-                 groups: Int = 1, weights: WeightTable) -> Conv2d {
-    let weight = weights.tensor(prefix + ".weight", [outChannels, inChannels / groups, kernel, kernel])
-    let bias = weights.tensor(prefix + ".bias", [outChannels])
+                 groups: Int = 1, weights: WeightTable) throws -> Conv2d {
+    let weight = try weights.tensor(prefix + ".weight", [outChannels, inChannels / groups, kernel, kernel])
+    let bias = try weights.tensor(prefix + ".bias", [outChannels])
     return Conv2d(weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding), groups: groups)
 }
 
@@ -250,18 +272,18 @@ final class Stage {
     let norm: Norm
     let channels: Int
 
-    init(config: SegFormerConfig, stage s: Int, inChannels: Int, weights: WeightTable) {
+    init(config: SegFormerConfig, stage s: Int, inChannels: Int, weights: WeightTable) throws {
         let c = config.hiddenSizes[s], patch = config.patchSizes[s]
         channels = c
         let prefix = "segformer.encoder"
-        embedding = convolution("\(prefix).patch_embeddings.\(s).proj", inChannels: inChannels, outChannels: c, kernel: patch,
+        embedding = try convolution("\(prefix).patch_embeddings.\(s).proj", inChannels: inChannels, outChannels: c, kernel: patch,
                                 stride: config.strides[s], padding: patch / 2, weights: weights)
-        embeddingNorm = Norm("\(prefix).patch_embeddings.\(s).layer_norm", channels: c, weights: weights)
-        blocks = (0..<config.depths[s]).map { i in
-            Block(prefix: "\(prefix).block.\(s).\(i)", channels: c, heads: config.heads[s], ratio: config.reductionRatios[s],
+        embeddingNorm = try Norm("\(prefix).patch_embeddings.\(s).layer_norm", channels: c, weights: weights)
+        blocks = try (0..<config.depths[s]).map { i in
+            try Block(prefix: "\(prefix).block.\(s).\(i)", channels: c, heads: config.heads[s], ratio: config.reductionRatios[s],
                   hidden: config.mlpHiddenSize(stage: s), activation: config.activation, weights: weights)
         }
-        norm = Norm("\(prefix).layer_norm.\(s)", channels: c, weights: weights)
+        norm = try Norm("\(prefix).layer_norm.\(s)", channels: c, weights: weights)
     }
 
     /// x: [B, H, W, Cin] → the stage's tokens (a new tensor: the decode head keeps every stage's).
@@ -290,17 +312,17 @@ final class Block {
     let channels: Int, heads: Int, hidden: Int
     let activation: Activation
 
-    init(prefix: String, channels c: Int, heads: Int, ratio: Int, hidden: Int, activation: Activation, weights: WeightTable) {
+    init(prefix: String, channels c: Int, heads: Int, ratio: Int, hidden: Int, activation: Activation, weights: WeightTable) throws {
         channels = c
         self.activation = activation
         self.heads = heads
         self.hidden = hidden
         let attention = prefix + ".attention.self"
-        norm1 = Norm(prefix + ".layer_norm_1", channels: c, weights: weights)
-        query = PackedLinear(attention + ".query", inFeatures: c, outFeatures: c, weights: weights)
-        let key = weights.tensor(attention + ".key.weight", [c, c]), keyBias = weights.tensor(attention + ".key.bias", [c])
-        let value = weights.tensor(attention + ".value.weight", [c, c])
-        let valueBias = weights.tensor(attention + ".value.bias", [c])
+        norm1 = try Norm(prefix + ".layer_norm_1", channels: c, weights: weights)
+        query = try PackedLinear(attention + ".query", inFeatures: c, outFeatures: c, weights: weights)
+        let key = try weights.tensor(attention + ".key.weight", [c, c]), keyBias = try weights.tensor(attention + ".key.bias", [c])
+        let value = try weights.tensor(attention + ".value.weight", [c, c])
+        let valueBias = try weights.tensor(attention + ".value.bias", [c])
         let fused = Tensor(zeros: [2 * c, c]), fusedBias = Tensor(zeros: [2 * c])
         fused.data.update(from: key.data, count: c * c)
         (fused.data + c * c).update(from: value.data, count: c * c)
@@ -308,19 +330,19 @@ final class Block {
         (fusedBias.data + c).update(from: valueBias.data, count: c)
         keyValue = PackedLinear(weight: fused, bias: fusedBias)
         if ratio > 1 {
-            reduction = convolution(attention + ".sr", inChannels: c, outChannels: c, kernel: ratio, stride: ratio, padding: 0,
+            reduction = try convolution(attention + ".sr", inChannels: c, outChannels: c, kernel: ratio, stride: ratio, padding: 0,
                                     weights: weights)
-            reductionNorm = Norm(attention + ".layer_norm", channels: c, weights: weights)
+            reductionNorm = try Norm(attention + ".layer_norm", channels: c, weights: weights)
         } else {
             reduction = nil
             reductionNorm = nil
         }
-        output = PackedLinear(prefix + ".attention.output.dense", inFeatures: c, outFeatures: c, weights: weights)
-        norm2 = Norm(prefix + ".layer_norm_2", channels: c, weights: weights)
-        dense1 = PackedLinear(prefix + ".mlp.dense1", inFeatures: c, outFeatures: hidden, weights: weights)
-        depthwise = convolution(prefix + ".mlp.dwconv.dwconv", inChannels: hidden, outChannels: hidden, kernel: 3, stride: 1,
+        output = try PackedLinear(prefix + ".attention.output.dense", inFeatures: c, outFeatures: c, weights: weights)
+        norm2 = try Norm(prefix + ".layer_norm_2", channels: c, weights: weights)
+        dense1 = try PackedLinear(prefix + ".mlp.dense1", inFeatures: c, outFeatures: hidden, weights: weights)
+        depthwise = try convolution(prefix + ".mlp.dwconv.dwconv", inChannels: hidden, outChannels: hidden, kernel: 3, stride: 1,
                                 padding: 1, groups: hidden, weights: weights)
-        dense2 = PackedLinear(prefix + ".mlp.dense2", inFeatures: hidden, outFeatures: c, weights: weights)
+        dense2 = try PackedLinear(prefix + ".mlp.dense2", inFeatures: hidden, outFeatures: c, weights: weights)
     }
 
     /// x ← block(x) in place; x: [B, H·W, C].
@@ -369,23 +391,23 @@ final class DecodeHead {
     let classifier: PackedLinear
     let width: Int, classes: Int
 
-    init(config: SegFormerConfig, weights: WeightTable) {
+    init(config: SegFormerConfig, weights: WeightTable) throws {
         let d = config.decoderHiddenSize, stages = config.stageCount, k = config.labels.count
         width = d
         classes = k
-        let fuse = weights.tensor("decode_head.linear_fuse.weight", [d, stages * d, 1, 1])
-        let gamma = weights.tensor("decode_head.batch_norm.weight", [d]).scalars
-        let beta = weights.tensor("decode_head.batch_norm.bias", [d]).scalars
-        let mean = weights.tensor("decode_head.batch_norm.running_mean", [d]).scalars
-        let variance = weights.tensor("decode_head.batch_norm.running_var", [d]).scalars
+        let fuse = try weights.tensor("decode_head.linear_fuse.weight", [d, stages * d, 1, 1])
+        let gamma = try weights.tensor("decode_head.batch_norm.weight", [d]).scalars
+        let beta = try weights.tensor("decode_head.batch_norm.bias", [d]).scalars
+        let mean = try weights.tensor("decode_head.batch_norm.running_mean", [d]).scalars
+        let variance = try weights.tensor("decode_head.batch_norm.running_var", [d]).scalars
         // BatchNorm in eval mode: y = (x - mean)·γ/√(var + eps) + β = x·scale + shift.
         let scale = (0..<d).map { Double(gamma[$0]) / (Double(variance[$0]) + 1e-5).squareRoot() }
         var bias = (0..<d).map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
         var projections: [PackedMatrix] = []
         for s in 0..<stages {
             let c = config.hiddenSizes[s]
-            let weight = weights.tensor("decode_head.linear_c.\(s).proj.weight", [d, c])
-            let projectionBias = weights.tensor("decode_head.linear_c.\(s).proj.bias", [d])
+            let weight = try weights.tensor("decode_head.linear_c.\(s).proj.weight", [d, c])
+            let projectionBias = try weights.tensor("decode_head.linear_c.\(s).proj.bias", [d])
             // Hugging Face concatenates the upsampled stages last first: stage s is slot S-1-s.
             let columns = fuse.data + (stages - 1 - s) * d
             let folded = Tensor(zeros: [d, c])
@@ -401,8 +423,8 @@ final class DecodeHead {
         }
         self.projections = projections
         self.bias = bias.map(Float.init)
-        classifier = PackedLinear(weight: weights.tensor("decode_head.classifier.weight", [k, d, 1, 1]).reshaped(to: [k, d]),
-                                  bias: weights.tensor("decode_head.classifier.bias", [k]))
+        classifier = PackedLinear(weight: try weights.tensor("decode_head.classifier.weight", [k, d, 1, 1]).reshaped(to: [k, d]),
+                                  bias: try weights.tensor("decode_head.classifier.bias", [k]))
     }
 
     /// The stages' tokens → logits [B, H₀, W₀, K].

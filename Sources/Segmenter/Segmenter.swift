@@ -205,6 +205,9 @@ public final class Segmenter: @unchecked Sendable {
     ///   too small for the network.
     public func segment(_ images: [Image]) throws -> [SegmentationMap] {
         if images.isEmpty { return [] }
+        guard model.config.inputChannels == 3 else {
+            throw SegmenterError.badConfig(file: identity.name, reason: "it takes \(model.config.inputChannels)-channel inputs, not RGB photos")
+        }
         guard model.config.labels.count <= 256 else {
             throw SegmenterError.badConfig(file: identity.name, reason: "\(model.config.labels.count) labels do not fit 8-bit maps")
         }

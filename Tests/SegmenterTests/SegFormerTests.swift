@@ -144,6 +144,20 @@ final class SegFormerTests: XCTestCase {
         }
     }
 
+    func testAConfigFarLargerThanItsWeightsIsAnErrorNotAnAllocation() throws {
+        let file = try SafeTensors(weightsAt: fixtureURL("segformer-four-stages.safetensors"))
+        var object = Self.configObject()
+        object["hidden_sizes"] = [8, 16, 24, 8192]
+        object["num_attention_heads"] = [1, 2, 3, 8]
+        object["depths"] = [1, 2, 1, 256]                       // 256 blocks of 8192² products: terabytes of zeros
+        let config = try SegFormerConfig(json: JSONSerialization.data(withJSONObject: object), file: "big.json")
+        XCTAssertThrowsError(try SegFormer(config: config, weights: file.tensors, file: "w.safetensors")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("the rest not checked"), text)
+            XCTAssertTrue(text.contains("segformer.encoder.patch_embeddings.3.proj.weight [32, 24, 3, 3] (expected [8192, 24, 3, 3])"), text)
+        }
+    }
+
     func testInputsTooSmallForTheStridesAreAnError() throws {
         let file = try SafeTensors(weightsAt: fixtureURL("segformer-four-stages.safetensors"))
         let config = try SegFormerConfig(json: Data(file.metadata["config"]!.utf8), file: "c")
