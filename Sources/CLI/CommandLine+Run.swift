@@ -38,6 +38,13 @@ enum ExitCode {
     static let usage: Int32 = 64
 }
 
+/// One line a command for the help: its name padded to the longest name and two spaces, its summary.
+let commandList: String = {
+    let column = allCommands.map { $0.name.count }.max()! + 2
+    return allCommands.map { "  " + $0.name.padding(toLength: column, withPad: " ", startingAt: 0) + $0.summary }
+        .joined(separator: "\n")
+}()
+
 let topLevelHelp = """
     USAGE: translocator <command> [options] [operands]
 
@@ -46,7 +53,7 @@ let topLevelHelp = """
     Pure Swift, one self-contained engine.
 
     COMMANDS:
-    \(allCommands.map { "  " + $0.name.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+    \(commandList)
 
     Run 'translocator <command> --help' for a command's options and examples.
 
