@@ -1,4 +1,5 @@
 import Foundation
+import Segmenter
 import GeoCells
 import TensorEngine
 import TransLocator
@@ -82,6 +83,14 @@ public final class TrainingRun {
             }
             trainer = resumed.trainer
             rejected = resumed.rejected
+            // The checkpoint's segmenter goes on into the files this run writes (`train --segmenter` may replace it).
+            let file = resumed.modelFile
+            if let bundled = file.bundledSegmenter {
+                trainer.segmenter = (bundled, true)
+            } else if let record = file.segmenterRecord {
+                trainer.segmenter = (SegmenterFiles(weights: [:], config: record.config, preprocessing: record.preprocessing,
+                                                    identity: record.identity, source: checkpointURL.path), false)
+            }
         } else {
             let model = try TransLocatorModel(config: config.model, headSizes: partitions.headSizes, seed: options.seed)
             if let backbone = options.backbone { try model.importBackbone(contentsOf: backbone) }

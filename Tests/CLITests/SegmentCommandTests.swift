@@ -198,8 +198,15 @@ final class SegmentCommandTests: XCTestCase {
 
         // The maps are a cache: a resumed run makes none again.
         let resumed = try runCommandLineCapturingOutput(arguments + ["--out", out.path, "--max-steps", "3", "--resume",
-                                                                     "--segmenter", Self.segmenter], in: run.root)
+                                                                     "--segmenter", Self.segmenter, "--bundle-segmenter"], in: run.root)
         XCTAssertEqual(resumed.code, ExitCode.success, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("0 made, \(made) cached"), resumed.stderr)
+
+        // Resumed without --segmenter, the run keeps the checkpoint's segmenter in what it writes.
+        let again = try runCommandLineCapturingOutput(arguments + ["--out", out.path, "--max-steps", "4", "--resume"], in: run.root)
+        XCTAssertEqual(again.code, ExitCode.success, again.stderr)
+        let kept = try ModelFile(contentsOf: out.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(kept.segmenterRecord?.sha256, file.segmenterRecord?.sha256)
+        XCTAssertNotNil(kept.bundledSegmenter)
     }
 }
