@@ -231,29 +231,6 @@ package final class Conv2d: @unchecked Sendable {
     }
 }
 
-/// Scratch floats `gemmPackedOnThisThread` needs for `shape`: its blocks of packed A.
-func packedGEMMScratchCount(_ shape: GEMMShape) -> Int {
-    let plan = GEMMPlan(shape, threads: 1, prepackedB: true)
-    return plan.mTiles == 1 ? plan.packedACount : plan.aBlockCount
-}
-
-/// C = op(A)·B + beta·C with B packed ahead, on the calling thread, packing A into `scratch`
-/// (`packedGEMMScratchCount(shape)` floats): for a worker that must not borrow from the pool
-/// (`gemmOnThisThread`'s reason). The packed-weight twin of `gemmOnThisThread`.
-func gemmPackedOnThisThread(_ shape: GEMMShape, _ a: UnsafePointer<Float>, packed b: PackedMatrix, beta: Float,
-                            _ c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-    shape.check()
-    precondition(shape.k == b.k && shape.n == b.n, "GEMM: packed B is \(b.k)×\(b.n), shape wants \(shape.k)×\(shape.n)")
-    if shape.m == 0 || shape.n == 0 { return }
-    if shape.k == 0 {
-        scaleMatrix(c, rows: shape.m, columns: shape.n, ld: shape.ldc, by: beta)
-        return
-    }
-    let plan = GEMMPlan(shape, threads: 1, prepackedB: true)
-    precondition(plan.packedKC == b.depth, "GEMM: packed B's K blocks are \(b.depth) deep, the plan's \(plan.packedKC)")
-    gemmPackedB(shape, plan: plan, alpha: 1, a, b.storage.base, beta: beta, c, threads: 1, aBlocks: scratch)
-}
-
 /// Rows of im2col per chunk: about 64 Ki floats (256 KiB, beside the GEMM's packed A in a
 /// core's L2), at least 8 microkernel rows. Fixed by K alone, so the GEMM shapes (and results)
 /// do not depend on the thread count. Measured on one thread (the chunks run one after another):
