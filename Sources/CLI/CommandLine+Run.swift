@@ -20,6 +20,7 @@ let allCommands: [any Command.Type] = [
     BenchDecodeCommand.self,
     SynthesizeCommand.self,
     ManifestCommand.self,
+    LabelCommand.self,
     EvalCommand.self,
     TrainCommand.self,
 ]

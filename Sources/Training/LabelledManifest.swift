@@ -56,6 +56,28 @@ public struct LabelledManifest: Sendable {
     /// Number of labelled images.
     public var count: Int { entryIndices.count }
 
+    /// The labelled images as CSV, one row each in manifest order, for a trainer that is not
+    /// this one (the PyTorch twin): `image,lat,lon[,seg][,scene],coarse,middle,fine[,scene_class]`,
+    /// paths relative to `folder` (where the CSV goes), `scene` the manifest's Places365 index,
+    /// `scene_class` the scene head's label. Coordinates round-trip exactly.
+    package func csvText(relativeTo folder: URL) -> String {
+        let entries = entryIndices.map { manifest.entries[$0] }
+        let hasSegmentation = entries.contains { $0.segmentationPath != nil }
+        let hasScene = entries.contains { $0.scene != nil }
+        var text = "image,lat,lon" + (hasSegmentation ? ",seg" : "") + (hasScene ? ",scene" : "") + ",coarse,middle,fine"
+            + (scene.isEmpty ? "" : ",scene_class") + "\n"
+        for (k, entry) in entries.enumerated() {
+            text += csvField(Manifest.path(of: manifest.imageURL(of: entry), relativeTo: folder))
+                + ",\(entry.latitude),\(entry.longitude)"
+            if hasSegmentation {
+                text += "," + (manifest.segmentationURL(of: entry).map { csvField(Manifest.path(of: $0, relativeTo: folder)) } ?? "")
+            }
+            if hasScene { text += "," + (entry.scene.map(String.init) ?? "") }
+            text += ",\(coarse[k]),\(middle[k]),\(fine[k])" + (scene.isEmpty ? "" : ",\(scene[k])") + "\n"
+        }
+        return text
+    }
+
     /// The scene head's class of Places365 category `category`: through the hierarchy for 3 or
     /// 16 groups, the index itself for a 365-way head; nil if it has none.
     static func sceneLabel(category: Int, hierarchy: SceneHierarchy?, sceneClasses: Int) -> Int? {

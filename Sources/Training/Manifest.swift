@@ -200,6 +200,16 @@ public struct Manifest: Sendable {
         return (manifest, missing)
     }
 
+    /// `file`'s path relative to the folder `base` (with `..` where it lies outside): how a
+    /// manifest written into another folder keeps pointing at the same photos and maps.
+    static func path(of file: URL, relativeTo base: URL) -> String {
+        let target = file.standardizedFileURL.pathComponents, origin = base.standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(target.count, origin.count), target[common] == origin[common] { common += 1 }
+        let ups = Array(repeating: "..", count: origin.count - common)
+        return (ups + target[common...]).joined(separator: "/")
+    }
+
     /// The manifest in our layout (`image,lat,lon[,seg][,scene]`), coordinates printed to
     /// round-trip exactly; paths as stored.
     package var csvText: String {

@@ -63,9 +63,9 @@ public struct ManifestSegmentation {
         }
         for (index, row) in manifest.entries.enumerated() {
             var entry = row
-            entry.imagePath = relativePath(of: manifest.imageURL(of: row), from: out)
+            entry.imagePath = Manifest.path(of: manifest.imageURL(of: row), relativeTo: out)
             if keepExisting, let existing = manifest.segmentationURL(of: row) {
-                entry.segmentationPath = relativePath(of: existing, from: out)
+                entry.segmentationPath = Manifest.path(of: existing, relativeTo: out)
                 entries.append(entry)
                 summary.kept += 1
             } else {
@@ -133,15 +133,6 @@ public struct ManifestSegmentation {
             return String(sha256Hex(Data(imagePath.utf8)).prefix(12)) + "-" + stem
         }
         return (parts.dropLast() + [stem]).joined(separator: "/")
-    }
-
-    /// `file`'s path relative to the folder `base` (with `..` where it lies outside).
-    static func relativePath(of file: URL, from base: URL) -> String {
-        let target = file.standardizedFileURL.pathComponents, origin = base.standardizedFileURL.pathComponents
-        var common = 0
-        while common < min(target.count, origin.count), target[common] == origin[common] { common += 1 }
-        let ups = Array(repeating: "..", count: origin.count - common)
-        return (ups + target[common...]).joined(separator: "/")
     }
 }
 
