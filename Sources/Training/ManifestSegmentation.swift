@@ -43,9 +43,9 @@ public struct ManifestSegmentation {
             throw ManifestSegmentationError.cannotWrite(path: maps.path, reason: error.localizedDescription)
         }
         try claim(out, for: segmenter.identity)
-        var entries: [ManifestEntry] = []
+        var entries: [(row: Int, entry: ManifestEntry)] = []           // in the order maps are done
         var summary = Summary(manifest: manifest)
-        var pending: [(entry: ManifestEntry, image: Image, map: URL, relative: String)] = []
+        var pending: [(row: Int, entry: ManifestEntry, image: Image, map: URL, relative: String)] = []
         func flush() throws {
             if pending.isEmpty { return }
             let segmented = try segmenter.segment(pending.map(\.image))
@@ -56,7 +56,7 @@ public struct ManifestSegmentation {
                 }
                 var entry = item.entry
                 entry.segmentationPath = item.relative
-                entries.append(entry)
+                entries.append((item.row, entry))
                 summary.made += 1
             }
             pending.removeAll()
@@ -66,7 +66,7 @@ public struct ManifestSegmentation {
             entry.imagePath = Manifest.path(of: manifest.imageURL(of: row), relativeTo: out)
             if keepExisting, let existing = manifest.segmentationURL(of: row) {
                 entry.segmentationPath = Manifest.path(of: existing, relativeTo: out)
-                entries.append(entry)
+                entries.append((index, entry))
                 summary.kept += 1
             } else {
                 let relative = mapsFolder + "/" + mapName(for: row.imagePath)
@@ -74,11 +74,11 @@ public struct ManifestSegmentation {
                 try FileManager.default.createDirectory(at: map.deletingLastPathComponent(), withIntermediateDirectories: true)
                 if FileManager.default.fileExists(atPath: map.path) {
                     entry.segmentationPath = relative
-                    entries.append(entry)
+                    entries.append((index, entry))
                     summary.reused += 1
                 } else {
                     do {
-                        pending.append((entry, try Image(contentsOf: manifest.imageURL(of: row)), map, relative))
+                        pending.append((index, entry, try Image(contentsOf: manifest.imageURL(of: row)), map, relative))
                     } catch {
                         summary.failed.append("\(manifest.file):\(row.line): \(error)")
                     }
@@ -89,10 +89,9 @@ public struct ManifestSegmentation {
         }
         try flush()
         progress(manifest.entries.count, manifest.entries.count)
-        // Rows in the manifest's order (batches end in any order the rows reached them).
-        let order = Dictionary(manifest.entries.enumerated().map { ($0.element.line, $0.offset) }, uniquingKeysWith: { a, _ in a })
-        entries.sort { order[$0.line, default: 0] < order[$1.line, default: 0] }
-        let written = Manifest(entries: entries, directory: out, file: out.appendingPathComponent(manifestName).path)
+        // Rows in the manifest's order: rows waiting for a batch were done after later ones.
+        entries.sort { $0.row < $1.row }
+        let written = Manifest(entries: entries.map(\.entry), directory: out, file: out.appendingPathComponent(manifestName).path)
         do { try Data(written.csvText.utf8).write(to: out.appendingPathComponent(manifestName), options: .atomic) } catch {
             throw ManifestSegmentationError.cannotWrite(path: written.file, reason: error.localizedDescription)
         }

@@ -159,14 +159,18 @@ final class SegmentCommandTests: XCTestCase {
             XCTAssertEqual([map.width, map.height], [photo.width, photo.height])
         }
 
-        // A rerun skips the maps already there (an interrupted run resumes the same way).
+        // A rerun skips the maps already there (an interrupted run resumes the same way): the first
+        // row's map is gone and made again, the last row's is kept; rows stay in manifest order.
         let map = out.appendingPathComponent("maps/a.png")
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: map.path)
+        try FileManager.default.removeItem(at: out.appendingPathComponent("maps/sub/a.png"))
         let again = try runCommandLineCapturingOutput(["segment", "--manifest", manifest.path, "--segmenter", Self.segmenter,
                                                        "--out", out.path], in: directory)
-        XCTAssertTrue(again.stdout.contains("segmented 0 photos (2 maps already there, 1 left out)"), again.stdout)
+        XCTAssertTrue(again.stdout.contains("segmented 1 photos (1 maps already there, 1 left out)"), again.stdout)
         let date = try FileManager.default.attributesOfItem(atPath: map.path)[.modificationDate] as? Date
         XCTAssertEqual(date, Date(timeIntervalSince1970: 0))
+        let rewritten = try Manifest(contentsOf: out.appendingPathComponent("manifest.csv"))
+        XCTAssertEqual(rewritten.entries.map(\.segmentationPath), ["maps/sub/a.png", "maps/a.png"])
 
         let mixed = try runCommandLineCapturingOutput(["segment", "--manifest", manifest.path, "--segmenter", Self.otherSegmenter,
                                                        "--out", out.path], in: directory)
