@@ -7,7 +7,7 @@
 set -euo pipefail
 wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -1 || true)
 if [ -n "$wheel" ]; then pip install "$wheel"; else pip install torch --index-url https://download.pytorch.org/whl/cpu; fi
-pip install numpy pillow safetensors s2geometry
+pip install numpy pillow safetensors s2geometry pytest
 pip install --no-deps timm torchvision==0.28.0 huggingface_hub pyyaml
 # torchvision's _meta_registrations.py registers fake kernels for its compiled ops with
 # @torch.library.register_fake("torchvision::nms"), which raises when the compiled ops are
