@@ -1,6 +1,7 @@
 """translocator's PyTorch side: the twin of the Swift TransLocator model (model), its model files
-(modelfile), partitions (partitions), configs (config) and evaluation input pipeline (inputs).
-See python/README.md and docs/ARCHITECTURE.md."""
+(modelfile), partitions (partitions), configs (config, training_config), manifests and labels
+(manifest, s2, labels), the input pipeline and datasets (inputs, data), the optimizer and schedule
+(optim), and evaluation (evaluate, metrics). See python/README.md and docs/ARCHITECTURE.md."""
 from .config import ConfigError, load_model_config, parse_model_config
 from .inputs import InputError, InputPipeline, PhotoInput, Preprocessing, SegmentationMapError, read_photo, read_segmentation
 from .model import GEO_LEVELS, TransLocatorTwin, load_config, multitask_loss

@@ -9,15 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from .config import ConfigError, check_model_config
-
-
-@dataclass
-class Augmentation:
-    """The training views' random transforms (Sources/TransLocator/InputPipeline.swift `Augmentation`)."""
-    rotation_degrees: float = 15.0
-    color_jitter: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.4, 0.1])
-    color_jitter_probability: float = 0.8
-    horizontal_flip: bool = True
+from .data import Augmentation
 
 
 @dataclass
@@ -103,26 +95,9 @@ def parse_training_config(training: dict, file: str) -> TrainingConfig:
                               f"{config.fine_loss_weight}, expected a sum <= 1 (the coarse weight is 1 - middle - fine)")
     config.label_smoothing = checked("label_smoothing", 0, 1, config.label_smoothing)
     config.resize_short_side = checked("resize_short_side", 1, 100_000, config.resize_short_side, int)
-    augmentation = training.get("augmentation")
-    if augmentation is not None:
-        if not isinstance(augmentation, dict):
-            raise ConfigError(f"{file}: training.augmentation is not an object")
-        a = config.augmentation
-        a.rotation_degrees = _checked(augmentation, "rotation_degrees", 0, 180, a.rotation_degrees, file, prefix="augmentation.")
-        if "color_jitter" in augmentation:
-            jitter = augmentation["color_jitter"]
-            if not (isinstance(jitter, list) and len(jitter) == 4
-                    and all(not isinstance(j, bool) and isinstance(j, (int, float)) and j >= 0 for j in jitter) and jitter[3] <= 0.5):
-                raise ConfigError(f"{file}: training.augmentation.color_jitter is {jitter}, expected "
-                                  "[brightness, contrast, saturation, hue], all >= 0, hue <= 0.5")
-            a.color_jitter = [float(j) for j in jitter]
-        a.color_jitter_probability = _checked(augmentation, "color_jitter_probability", 0, 1, a.color_jitter_probability, file,
-                                              prefix="augmentation.")
-        if "horizontal_flip" in augmentation:
-            if not isinstance(augmentation["horizontal_flip"], bool):
-                raise ConfigError(f"{file}: training.augmentation.horizontal_flip is {augmentation['horizontal_flip']}, "
-                                  "expected true or false")
-            a.horizontal_flip = augmentation["horizontal_flip"]
+    if training.get("augmentation") is not None and not isinstance(training["augmentation"], dict):
+        raise ConfigError(f"{file}: training.augmentation is not an object")
+    config.augmentation = Augmentation.from_config(training.get("augmentation"), file)
     partition = training.get("partition")
     if partition is not None:
         if not isinstance(partition, dict):
