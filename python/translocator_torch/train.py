@@ -4,7 +4,7 @@ state + `training.*` metadata), DIR/best.safetensors (with --val), DIR/partition
 DIR/metrics.jsonl (one line per step, one per epoch, the Swift line format).
 
     torchrun --nproc_per_node N python/translocator_torch/train.py --config C --train T.csv \\
-        [--val V.csv] --out DIR --partitions DIR [--init VIT] [--resume] [--max-steps N] [--seed S]
+        [--val V.csv] --out DIR [--partitions DIR] [--init VIT] [--resume] [--max-steps N] [--seed S]
     python3 python/translocator_torch/train.py ...          # one process (world size 1)
 
 Step semantics (Sources/Training/GradientAccumulation.swift, TrainingLoop.swift): an epoch is
@@ -18,14 +18,17 @@ images), so W processes give the update one process gives with the same global b
 Augmentation draws depend on (seed, epoch, labelled index) alone (data.py), so --resume continues
 to the weights an uninterrupted run reaches.
 
-Limitations: no Python partition builder yet, so --partitions DIR is required; the validation
-loss is not computed (metrics' "validationLoss" is null); validation runs on rank 0 alone.
+Partitions (Sources/Training/TrainingRun.swift): without --partitions they are built from every
+row of the training manifest with the config's training.partition min and max (partitions.py's
+build_partitions, equal to `translocator partition`); every rank builds the same ones
+(deterministic) and rank 0 writes them, given or built, to DIR/partitions/*.csv as Swift writes them.
+
+Limitations: the validation loss is not computed (metrics' "validationLoss" is null); validation runs on rank 0 alone.
 """
 import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
@@ -49,7 +52,7 @@ from translocator_torch.metrics import json_number, swift_number
 from translocator_torch.model import TransLocatorTwin, multitask_loss
 from translocator_torch.modelfile import ModelFile, read_model_file, write_model_file
 from translocator_torch.optim import Schedule, make_optimizer, optimizer_state, restore_optimizer_state, set_learning_rate, take_step
-from translocator_torch.partitions import FILE_NAMES, read_partitions
+from translocator_torch.partitions import GEO_LEVELS, build_partitions, read_partitions, write_partitions
 from translocator_torch.training_config import read_config_file
 
 HEADS = ("coarse", "middle", "fine", "scene")
@@ -61,9 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="training manifest (image,lat,lon[,seg][,scene])")
     p.add_argument("--val", help="validation manifest, scored on rank 0 after every epoch (best model kept)")
     p.add_argument("--out", required=True, help="folder for checkpoints, the best model, partitions and metrics")
-    p.add_argument("--partitions", required=True,
-                   help="folder with coarse.csv, middle.csv, fine.csv (`translocator partition` writes them); "
-                        "required: there is no Python partition builder yet")
+    p.add_argument("--partitions",
+                   help="folder with coarse.csv, middle.csv, fine.csv to train on (`translocator partition` writes "
+                        "them); default: built from --train with the config's training.partition min and max")
     p.add_argument("--scene-hierarchy", help="Places365 hierarchy CSV for the scene labels "
                                              "(default: scene_hierarchy.csv beside --train, if any)")
     p.add_argument("--init", help="safetensors weights to start from: a translocator model file, or a timm ViT "
@@ -166,8 +169,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(arguments, env: Distributed) -> int:
     model_config, config = read_config_file(arguments.config)
-    partitions = read_partitions(arguments.partitions)
     manifest = read_manifest(arguments.train)
+    if arguments.partitions:
+        partitions = read_partitions(arguments.partitions)
+    else:                   # TrainingRun: GeoPartitions.build(manifest.coordinates, min, max), on every rank alike
+        partitions = build_partitions(manifest.latitudes, manifest.longitudes, config.partition_min, config.partition_max)
+    for level in GEO_LEVELS:
+        if len(partitions[level]) == 0:
+            raise SystemExit(f"{arguments.train}: its {len(manifest)} images leave no {level} geo-cell of more than "
+                             f"{config.partition_min} images (training.partition.min): add images or lower the minimum")
     hierarchy_path = arguments.scene_hierarchy or os.path.join(os.path.dirname(os.path.abspath(arguments.train)),
                                                                "scene_hierarchy.csv")
     hierarchy = None
@@ -181,10 +191,7 @@ def train(arguments, env: Distributed) -> int:
     last = os.path.join(out, "last.safetensors")
     if env.rank == 0:
         os.makedirs(os.path.join(out, "partitions"), exist_ok=True)
-        for name in FILE_NAMES.values():
-            source, target = os.path.join(arguments.partitions, name), os.path.join(out, "partitions", name)
-            if os.path.abspath(source) != os.path.abspath(target):
-                shutil.copyfile(source, target)
+        write_partitions(os.path.join(out, "partitions"), partitions)     # as TrainingRun writes them, given or built
 
     torch.manual_seed(arguments.seed)
     model = TransLocatorTwin(model_config, partitions.head_sizes)
